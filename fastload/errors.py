@@ -1,0 +1,47 @@
+"""Every exception fastload raises on purpose.
+
+Each message names the thing that failed: the file, shard, sample index or column.
+Subclasses also derive from the builtin a caller would naturally catch
+(``ValueError`` for bad content, ``OSError`` for storage problems).
+"""
+
+__all__ = [
+    "DecodeError",
+    "FastloadError",
+    "LimitError",
+    "SampleError",
+    "SchemaError",
+    "ShardError",
+]
+
+
+class FastloadError(Exception):
+    """Base class of all fastload errors."""
+
+
+class DecodeError(FastloadError, ValueError):
+    """Encoded bytes (JPEG, PNG, FLAC, WAV, NIfTI ...) could not be decoded."""
+
+
+class LimitError(DecodeError):
+    """Input declares a size above a configured safety limit (pixels, voxels, samples)."""
+
+
+class SchemaError(FastloadError, ValueError):
+    """A record does not match the dataset schema (names the column)."""
+
+
+class ShardError(FastloadError, OSError):
+    """A shard or manifest is missing, truncated, corrupt or inconsistent."""
+
+
+class SampleError(FastloadError, RuntimeError):
+    """A sample failed inside the loader; names the sample index and shard.
+
+    The original exception is chained as ``__cause__``.
+    """
+
+    def __init__(self, message, *, index=None, shard=None):
+        super().__init__(message)
+        self.index = index
+        self.shard = shard
