@@ -10,7 +10,7 @@ from importlib import import_module
 
 __all__ = ["main"]
 
-COMMANDS = ["inspect", "verify"]
+COMMANDS = ["build", "bench", "demo", "inspect", "verify"]
 
 
 def build_parser():
