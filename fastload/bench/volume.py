@@ -1,0 +1,311 @@
+"""Volume kernels and the 3D U-Net training transform vs their peers, same run, same data.
+
+Rows (``ratio`` = fastload rate / peer rate, each measured in this run, medians of repeats):
+
+- ``resample f32->f32``: :func:`fastload.volume.resample_to_spacing` order 1 (allocating its
+  output, like the peers) vs ``torch.nn.functional.interpolate(trilinear,
+  align_corners=True)`` (the MLPerf reference), torch writing into a reused output
+  (``aten.upsample_trilinear3d.out``, the tuned-malloc peer), and ``scipy.ndimage.zoom(order=1)``.
+- ``resample int16->f32``: int16 input (as KiTS19 stores it) straight to float32 vs the
+  reference's ``astype(float32)`` + interpolate.
+- ``nearest u8``: order 0 on uint8 labels vs torch ``mode="nearest"``.
+- ``resample f32 2 threads``: the whole-volume prange kernel on 2 threads vs itself on 1.
+- ``read .nii.gz``: :func:`fastload.volume.read` vs ``SimpleITK.ReadImage`` + ``GetArrayFromImage``
+  (MB/s of raw voxel data).
+- ``unet3d_train``: patches/s of ``unet3d_train()`` on one preprocessed case (with the
+  case's cached ``foreground_boxes``, and without) vs
+  :func:`fastload.testing.reference.volume.reference_train_transform` (numpy/scipy, the
+  reference's transforms).
+
+Full mode uses a 600x512x512 int16 CT-like volume (0.8 x 0.78 x 0.78 mm -> 1.6 x 1.2 x 1.2:
+300x332x332 out); ``quick=True`` a 160x256x256 one. Peak RAM in full mode is about 2 GB.
+Pin to one core for one-thread figures: ``OMP_NUM_THREADS=1 taskset -c 0``.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+__all__ = ["run"]
+
+SPACING = (0.8, 0.78, 0.78)
+TARGET = (1.6, 1.2, 1.2)
+
+
+def _race(fns, repeats, warmup=1):
+    """Median seconds per call of each function, calls interleaved (A B C A B C ...) so that
+    load from other processes hits every contender alike."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times, strict=False):
+            gc.collect()
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
+
+
+def _ct_volume(shape, seed=0):
+    """int16 CT-like: air outside an elliptic body, soft tissue with noise, some bright blobs."""
+    rng = np.random.default_rng(seed)
+    d, h, w = shape
+    y, x = np.ogrid[:h, :w]
+    body = ((y - h / 2) / (0.42 * h)) ** 2 + ((x - w / 2) / (0.46 * w)) ** 2 <= 1
+    vol = np.full(shape, -1000, np.int16)
+    noise = rng.normal(30, 15, size=(h, w)).astype(np.int16)
+    for z in range(d):
+        plane = vol[z]
+        plane[body] = np.roll(noise, z, axis=1)[body]
+    vol[d // 3 : d // 2, h // 2 : h // 2 + h // 8, w // 4 : w // 4 + w // 8] = 200
+    return vol
+
+
+def _row(name, rate, base, notes):
+    return {
+        "name": name,
+        "items_per_s": float(rate),
+        "ratio": (float(rate / base) if base else None),
+        "notes": notes,
+    }
+
+
+def run(threads=1, quick=False):
+    """Measure every row; returns a list of dicts (name, items_per_s, ratio, notes)."""
+    import scipy.ndimage
+    import SimpleITK as sitk
+    import torch
+    import torch.nn.functional as F
+
+    from fastload.pipelines import unet3d_preprocess, unet3d_train
+    from fastload.testing.data.kits19 import phantom_case
+    from fastload.testing.reference.volume import reference_train_transform
+    from fastload.volume import foreground_boxes, read, resample_to_spacing, resampled_shape
+
+    torch.set_num_threads(max(1, int(threads)))
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(threads)))
+    repeats = 7 if quick else 5
+    shape = (128, 256, 256) if quick else (600, 512, 512)
+    rows = []
+
+    vol16 = _ct_volume(shape)
+    vol32 = vol16.astype(np.float32)
+    new = resampled_shape(shape, SPACING, TARGET)
+    nvox = float(np.prod(new))
+    unit = f"Mvox out/s; {shape} -> {new}, {threads} thread(s)"
+
+    # -- trilinear float32 -> float32, int16 -> float32
+    tin = torch.from_numpy(vol32)[None, None]
+    tout = torch.empty((1, 1) + new)
+    out32 = np.empty(new, np.float32)
+    fl, tt, flo, tto, fi, ti = _race(
+        [
+            lambda: resample_to_spacing(vol32, SPACING, TARGET, threads=threads),
+            lambda: F.interpolate(tin, size=new, mode="trilinear", align_corners=True),
+            lambda: resample_to_spacing(vol32, SPACING, TARGET, out=out32, threads=threads),
+            lambda: torch.ops.aten.upsample_trilinear3d.out(
+                tin, list(new), True, None, None, None, out=tout
+            ),
+            lambda: resample_to_spacing(vol16, SPACING, TARGET, threads=threads),
+            lambda: F.interpolate(
+                torch.from_numpy(vol16.astype(np.float32))[None, None],
+                size=new,
+                mode="trilinear",
+                align_corners=True,
+            ),
+        ],
+        repeats,
+    )
+    rows.append(
+        _row(
+            "resample f32->f32 fastload",
+            nvox / fl / 1e6,
+            nvox / tt / 1e6,
+            unit + "; ratio vs torch interpolate",
+        )
+    )
+    rows.append(
+        _row(
+            "resample f32->f32 torch interpolate",
+            nvox / tt / 1e6,
+            nvox / tt / 1e6,
+            "the MLPerf reference resampler",
+        )
+    )
+    rows.append(
+        _row(
+            "resample f32->f32 fastload out= (reused)",
+            nvox / flo / 1e6,
+            nvox / tto / 1e6,
+            "ratio vs torch upsample_trilinear3d.out (reused output)",
+        )
+    )
+    rows.append(
+        _row(
+            "resample int16->f32 fastload",
+            nvox / fi / 1e6,
+            nvox / ti / 1e6,
+            "ratio vs astype(float32) + torch interpolate (the reference's steps)",
+        )
+    )
+    rows.append(
+        _row(
+            "resample int16->f32 vs torch on f32 input",
+            nvox / fi / 1e6,
+            nvox / tt / 1e6,
+            "ratio vs torch interpolate given float32 input (conversion not counted)",
+        )
+    )
+    tout = out32 = None
+    sub = vol32[:40] if quick else vol32[:100]
+    sub_new = resampled_shape(sub.shape, SPACING, TARGET)
+    zoom = [n / o for n, o in zip(sub_new, sub.shape, strict=False)]
+    fs, sz = _race(
+        [
+            lambda: resample_to_spacing(sub, SPACING, TARGET, threads=threads),
+            lambda: scipy.ndimage.zoom(sub, zoom, order=1, prefilter=False),
+        ],
+        2 if quick else 3,
+    )
+    nsub = float(np.prod(sub_new))
+    rows.append(
+        _row(
+            "resample f32->f32 vs scipy.ndimage.zoom",
+            nsub / fs / 1e6,
+            nsub / sz / 1e6,
+            f"zoom(order=1, prefilter=False) on a {sub.shape} slab",
+        )
+    )
+
+    # -- nearest on uint8 labels
+    lab = (vol16 > 100).astype(np.uint8)
+    tl = torch.from_numpy(lab)[None, None]
+    out8 = np.empty(new, np.uint8)
+    tout8 = torch.empty((1, 1) + new, dtype=torch.uint8)
+    fn_, tn, fno, tno = _race(
+        [
+            lambda: resample_to_spacing(lab, SPACING, TARGET, order=0, threads=threads),
+            lambda: F.interpolate(tl, size=new, mode="nearest"),
+            lambda: resample_to_spacing(lab, SPACING, TARGET, order=0, out=out8, threads=threads),
+            lambda: torch.ops.aten.upsample_nearest3d.out(
+                tl, list(new), None, None, None, out=tout8
+            ),
+        ],
+        repeats,
+    )
+    rows.append(
+        _row(
+            "nearest u8 fastload",
+            nvox / fn_ / 1e6,
+            nvox / tn / 1e6,
+            "ratio vs torch mode='nearest'",
+        )
+    )
+    rows.append(
+        _row(
+            "nearest u8 fastload out= (reused)",
+            nvox / fno / 1e6,
+            nvox / tno / 1e6,
+            "ratio vs torch upsample_nearest3d.out (reused output)",
+        )
+    )
+    lab = tl = out8 = tout8 = None
+
+    # -- 2 threads vs 1 (whole-volume prange kernel)
+    import numba
+
+    if (os.cpu_count() or 1) >= 2 and numba.config.NUMBA_NUM_THREADS >= 2:
+        f1, f2 = _race(
+            [
+                lambda: resample_to_spacing(vol32, SPACING, TARGET),
+                lambda: resample_to_spacing(vol32, SPACING, TARGET, threads=2),
+            ],
+            repeats,
+        )
+        rows.append(
+            _row(
+                "resample f32 2 threads",
+                nvox / f2 / 1e6,
+                nvox / f1 / 1e6,
+                "ratio vs fastload 1 thread (needs 2 free cores: run without taskset -c 0)",
+            )
+        )
+    vol32 = tin = None
+
+    # -- .nii.gz read
+    with tempfile.TemporaryDirectory() as tmp:
+        p = os.path.join(tmp, "ct.nii.gz")
+        img = sitk.GetImageFromArray(vol16)
+        img.SetSpacing(SPACING[::-1])
+        sitk.WriteImage(img, p, useCompression=True)
+        img = None
+        fr, sr = _race(
+            [lambda: read(p), lambda: sitk.GetArrayFromImage(sitk.ReadImage(p))], repeats
+        )
+        mb = vol16.nbytes / 1e6
+        rows.append(
+            _row(
+                "read .nii.gz fastload",
+                mb / fr,
+                mb / sr,
+                f"MB/s raw int16; {os.path.getsize(p) / 1e6:.0f} MB file; ratio vs SimpleITK",
+            )
+        )
+    vol16 = None
+
+    # -- unet3d_train patches/s
+    img, lab = phantom_case(
+        (110, 340, 340) if not quick else (70, 260, 260), (2.5, 0.8, 0.8), np.random.default_rng(0)
+    )
+    pi, pl = unet3d_preprocess(img, lab, (2.5, 0.8, 0.8))
+    pi.setflags(write=False)
+    pl.setflags(write=False)
+    boxes = foreground_boxes(pl)
+    n = 24 if quick else 60
+    t = unet3d_train(preset="reference")
+    buf = {
+        "image": np.empty((1, 128, 128, 128), np.float32),
+        "label": np.empty((1, 128, 128, 128), np.uint8),
+    }
+
+    def ours(with_boxes):
+        rng = np.random.default_rng(0)
+        s = {"image": pi, "label": pl}
+        if with_boxes:
+            s["boxes"] = boxes
+        for _ in range(n):
+            t(s, rng, out=buf)
+
+    def theirs():
+        rng = np.random.default_rng(0)
+        for _ in range(n):
+            reference_train_transform(pi, pl, rng)
+
+    r, a, b = _race([theirs, lambda: ours(True), lambda: ours(False)], 2 if quick else 3)
+    case = f"case {pi.shape[1:]}, {n} patches, {threads} thread(s)"
+    rows.append(
+        _row(
+            "unet3d_train (cached boxes)",
+            n / a,
+            n / r,
+            f"patches/s; {case}; ratio vs numpy/scipy reference transforms",
+        )
+    )
+    rows.append(
+        _row(
+            "unet3d_train (no boxes)",
+            n / b,
+            n / r,
+            "components of the drawn class recomputed per foreground crop (on its bounding block)",
+        )
+    )
+    rows.append(_row("reference transforms numpy/scipy", n / r, n / r, "baseline"))
+    return rows
