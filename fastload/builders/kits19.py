@@ -5,9 +5,15 @@ Layout under ``src``: ``case_XXXXX/imaging.nii.gz`` and ``case_XXXXX/segmentatio
 :func:`fastload.pipelines.unet3d_preprocess` (resample to 1.6 x 1.2 x 1.2 mm, clip and
 normalise, edge-pad to >= 128 per axis).
 
-Columns: ``image`` float32 (1, D, H, W), ``label`` uint8 (1, D, H, W), ``case`` (id
-string), ``case_index`` (int), ``split`` ("train" or "eval"), ``spacing`` and
-``original_spacing`` float64 (3,) in mm (z, y, x), ``original_shape`` int64 (3,).
+Volumes are read in NIfTI index order (``fastload.volume.read(..., layout="nifti")``),
+which is what the reference's nibabel ``get_fdata()`` sees: for KiTS19 the slice axis
+comes first, so (D, H, W) and the spacing match the reference's preprocessed npy files.
+
+Columns: ``image`` float32 (1, D, H, W), ``label`` uint8 (1, D, H, W), ``boxes`` int32
+(n, 7) (the balanced crop's candidate foreground boxes, :func:`fastload.volume.transforms.
+foreground_boxes`, computed once here instead of every time a patch is drawn), ``case``
+(id string), ``case_index`` (int), ``split`` ("train" or "eval"), ``spacing`` and
+``original_spacing`` float64 (3,) in mm, ``original_shape`` int64 (3,).
 
 The manifest's metadata records the official 168/42 split as row-index lists
 (``metadata["splits"]["train"]``, ``["eval"]``); select one with
@@ -71,9 +77,10 @@ class CaseEncoder:
 
         from fastload import volume
         from fastload.pipelines import unet3d_preprocess
+        from fastload.volume.transforms import foreground_boxes
 
-        image = volume.read(_find(case.folder, "imaging"))
-        label = volume.read(_find(case.folder, "segmentation"))
+        image = volume.read(_find(case.folder, "imaging"), layout="nifti")
+        label = volume.read(_find(case.folder, "segmentation"), layout="nifti")
         if image.array.shape != label.array.shape:
             raise DecodeError(
                 f"{case.folder}: image shape {image.array.shape} != label shape {label.array.shape}"
@@ -82,6 +89,7 @@ class CaseEncoder:
         return {
             "image": x,
             "label": y,
+            "boxes": foreground_boxes(y),
             "case": Path(case.folder).name,
             "case_index": case.case_index,
             "split": "eval" if case.case_index in EVAL_CASES else "train",
