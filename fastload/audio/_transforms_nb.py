@@ -1,0 +1,145 @@
+"""Numba kernels behind ``fastload.audio.transforms`` (silence detection, frame stacking)."""
+
+import numpy as np
+
+from fastload._jit import kernel
+
+__all__ = ["moving_mean_square", "nonsilent_region_kernel", "stack_frames_kernel"]
+
+
+@kernel
+def _window_sum(x, start, window):
+    s = 0.0
+    for k in range(start, start + window):
+        v = np.float64(x[k])
+        s += v * v
+    return s
+
+
+@kernel
+def _block_values(x, window, block, length, out):
+    """mms values of indices [block * length, ...) into out (float64), returns the count."""
+    m = x.shape[0] - window + 1
+    i0 = block * length
+    cnt = min(length, m - i0)
+    inv = 1.0 / window
+    s = _window_sum(x, i0, window)
+    out[0] = s * inv
+    for j in range(1, cnt):
+        i = i0 + j
+        a = np.float64(x[i + window - 1])
+        b = np.float64(x[i - 1])
+        s += a * a - b * b
+        out[j] = s * inv
+    return cnt
+
+
+@kernel
+def moving_mean_square(x, window, reset_interval, out):
+    """``out[i] = mean(x[i : i + window] ** 2)`` for i in 0 .. n - window (float64 sums).
+
+    The running sum restarts from an exact sum every ``reset_interval`` outputs (DALI's
+    guard against drift; ``reset_interval <= 0`` never restarts).
+    """
+    m = x.shape[0] - window + 1
+    length = reset_interval if reset_interval > 0 else m
+    for b in range(-(-m // length)):
+        _block_values(x, window, b, length, out[b * length :])
+
+
+@kernel
+def nonsilent_region_kernel(x, cutoff_db, window, reset_interval, buf):
+    """(begin, length) of the non-silent region; see ``transforms.nonsilent_region``.
+
+    Pass 1 finds the peak moving power four blocks at a time (independent running
+    sums, for instruction-level parallelism); passes 2 and 3 recompute blocks
+    from the start / the end only until the threshold is met. Every pass computes each
+    value by the same sequence of operations, so they agree bit for bit.
+    ``buf``: float64 scratch of at least ``min(reset_interval, n - window + 1)``.
+    """
+    n = x.shape[0]
+    m = n - window + 1
+    length = reset_interval if reset_interval > 0 else m
+    nblocks = -(-m // length)
+    inv = 1.0 / window
+    peak = 0.0
+    b = 0
+    # four full blocks at a time: independent running sums in registers
+    while (b + 4) * length <= m:
+        i0 = b * length
+        i1 = i0 + length
+        i2 = i1 + length
+        i3 = i2 + length
+        s0 = _window_sum(x, i0, window)
+        s1 = _window_sum(x, i1, window)
+        s2 = _window_sum(x, i2, window)
+        s3 = _window_sum(x, i3, window)
+        p0 = max(s0, s1)
+        p1 = max(s2, s3)
+        for j in range(1, length):
+            a0 = np.float64(x[i0 + j + window - 1])
+            c0 = np.float64(x[i0 + j - 1])
+            a1 = np.float64(x[i1 + j + window - 1])
+            c1 = np.float64(x[i1 + j - 1])
+            a2 = np.float64(x[i2 + j + window - 1])
+            c2 = np.float64(x[i2 + j - 1])
+            a3 = np.float64(x[i3 + j + window - 1])
+            c3 = np.float64(x[i3 + j - 1])
+            s0 += a0 * a0 - c0 * c0
+            s1 += a1 * a1 - c1 * c1
+            s2 += a2 * a2 - c2 * c2
+            s3 += a3 * a3 - c3 * c3
+            p0 = max(p0, max(s0, s1))
+            p1 = max(p1, max(s2, s3))
+        peak = max(peak, max(p0, p1) * inv)
+        b += 4
+    while b < nblocks:
+        cnt = _block_values(x, window, b, length, buf)
+        for j in range(cnt):
+            peak = max(peak, buf[j])
+        b += 1
+    thr = peak * 10.0 ** (cutoff_db / 10.0)
+    begin = -1
+    for b in range(nblocks):
+        cnt = _block_values(x, window, b, length, buf)
+        for j in range(cnt):
+            if buf[j] >= thr:
+                begin = b * length + j
+                break
+        if begin >= 0:
+            break
+    if begin < 0:
+        return 0, 0
+    end = begin
+    found = False
+    for b in range(nblocks - 1, -1, -1):
+        cnt = _block_values(x, window, b, length, buf)
+        for j in range(cnt - 1, -1, -1):
+            if buf[j] >= thr:
+                end = b * length + j
+                found = True
+                break
+        if found:
+            break
+    return begin, end - begin + 1 + window - 1
+
+
+@kernel
+def stack_frames_kernel(x, stack, subsample, out):
+    """Splice ``stack`` consecutive frames and keep every ``subsample``-th one.
+
+    x : float32 (F, T); out : float32 (ceil(T / subsample), F * stack), time-major;
+    ``out[u, s * F + f] = x[f, u * subsample + s]`` or 0 past the end.
+    """
+    nf = x.shape[0]
+    nt = x.shape[1]
+    for u in range(out.shape[0]):
+        t = u * subsample
+        for s in range(stack):
+            ts = t + s
+            if ts < nt:
+                for f in range(nf):
+                    out[u, s * nf + f] = x[f, ts]
+            else:
+                for f in range(nf):
+                    out[u, s * nf + f] = 0.0
