@@ -1,0 +1,416 @@
+/* libjpeg-turbo decoding: header parse, region-of-interest + DCT-scaled decode, and the
+ * fused decode -> resize entry point.
+ *
+ * One decompress object per thread (thread-local, reused via jpeg_abort_decompress).
+ * libjpeg errors longjmp back here through a custom error manager that records the
+ * message; in strict mode warnings (truncated data, corrupt entropy segments) are
+ * errors too. Rows above the region are skipped with jpeg_skip_scanlines (entropy
+ * decoding only), columns outside it are cropped with jpeg_crop_scanline, and decoding
+ * stops after the region's last row.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include "fastload/image.h"
+#include "internal.h"
+
+/* per-thread decode scratch above this size is released after use */
+#define FL_SCRATCH_KEEP ((size_t)64 << 20)
+
+struct fl_err_mgr {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+    int strict;
+};
+
+typedef struct {
+    struct jpeg_decompress_struct cinfo;
+    struct fl_err_mgr err;
+    int ok;           /* cinfo created */
+    fl_buf pixels;    /* decoded region rows */
+    fl_buf cmyk;      /* one CMYK row before conversion */
+    fl_buf rowptr;    /* JSAMPROW array */
+} jpeg_ctx;
+
+static void fl_error_exit(j_common_ptr c)
+{
+    char msg[JMSG_LENGTH_MAX];
+    (*c->err->format_message)(c, msg);
+    fl_image_set_error("%s", msg);
+    longjmp(((struct fl_err_mgr *)c->err)->jb, 1);
+}
+
+static void fl_emit_message(j_common_ptr c, int level)
+{
+    struct fl_err_mgr *e = (struct fl_err_mgr *)c->err;
+    if (level < 0) { /* warning: corrupt or truncated data */
+        e->pub.num_warnings++;
+        if (e->strict) {
+            char msg[JMSG_LENGTH_MAX];
+            (*c->err->format_message)(c, msg);
+            fl_image_set_error("%s", msg);
+            longjmp(e->jb, 1);
+        }
+    }
+}
+
+static void fl_output_message(j_common_ptr c)
+{
+    (void)c;
+}
+
+/* ------------------------------------------------------------------ per-thread context */
+
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_destroy(void *p)
+{
+    jpeg_ctx *ctx = p;
+    if (ctx->ok)
+        jpeg_destroy_decompress(&ctx->cinfo);
+    fl_buf_free(&ctx->pixels);
+    fl_buf_free(&ctx->cmyk);
+    fl_buf_free(&ctx->rowptr);
+    free(ctx);
+}
+
+static void ctx_make_key(void)
+{
+    pthread_key_create(&ctx_key, ctx_destroy);
+}
+
+static jpeg_ctx *thread_ctx(void)
+{
+    pthread_once(&ctx_once, ctx_make_key);
+    jpeg_ctx *ctx = pthread_getspecific(ctx_key);
+    if (ctx != NULL)
+        return ctx;
+    ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return NULL;
+    ctx->cinfo.err = jpeg_std_error(&ctx->err.pub);
+    ctx->err.pub.error_exit = fl_error_exit;
+    ctx->err.pub.emit_message = fl_emit_message;
+    ctx->err.pub.output_message = fl_output_message;
+    if (setjmp(ctx->err.jb)) {
+        free(ctx);
+        return NULL;
+    }
+    jpeg_create_decompress(&ctx->cinfo);
+    ctx->ok = 1;
+    if (pthread_setspecific(ctx_key, ctx) != 0) {
+        ctx_destroy(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int check_input(const uint8_t *data, size_t size)
+{
+    if (data == NULL || size == 0) {
+        fl_image_set_error("empty input (0 bytes)");
+        return FL_ERR_DECODE;
+    }
+    if (size < 4 || data[0] != 0xFF || data[1] != 0xD8) {
+        fl_image_set_error("not a JPEG file (no SOI marker 0xFFD8 at offset 0)");
+        return FL_ERR_DECODE;
+    }
+    if (size > (size_t)0xFFFFFFFFu) {
+        fl_image_set_error("JPEG input larger than 4 GiB");
+        return FL_ERR_DECODE;
+    }
+    return FL_OK;
+}
+
+static int cs_code(J_COLOR_SPACE cs)
+{
+    switch (cs) {
+    case JCS_GRAYSCALE: return FL_CS_GRAY;
+    case JCS_RGB: return FL_CS_RGB;
+    case JCS_YCbCr: return FL_CS_YCBCR;
+    case JCS_CMYK: return FL_CS_CMYK;
+    case JCS_YCCK: return FL_CS_YCCK;
+    default: return 0;
+    }
+}
+
+/* ------------------------------------------------------------------ header */
+
+int fl_jpeg_read_header(const uint8_t *data, size_t size, fl_jpeg_info *info)
+{
+    int st = check_input(data, size);
+    if (st != FL_OK)
+        return st;
+    jpeg_ctx *ctx = thread_ctx();
+    if (ctx == NULL) {
+        fl_image_set_error("out of memory creating the JPEG decoder");
+        return FL_ERR_NOMEM;
+    }
+    j_decompress_ptr cinfo = &ctx->cinfo;
+    ctx->err.strict = 1;
+    if (setjmp(ctx->err.jb)) {
+        jpeg_abort_decompress(cinfo);
+        return FL_ERR_DECODE;
+    }
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    jpeg_read_header(cinfo, TRUE);
+    info->height = (int)cinfo->image_height;
+    info->width = (int)cinfo->image_width;
+    info->components = cinfo->num_components;
+    info->color_space = cs_code(cinfo->jpeg_color_space);
+    info->progressive = jpeg_has_multiple_scans(cinfo) ? 1 : 0;
+    jpeg_abort_decompress(cinfo);
+    return FL_OK;
+}
+
+void fl_jpeg_scaled_size(int height, int width, int scale_num, int *out_h, int *out_w)
+{
+    *out_h = (int)(((int64_t)height * scale_num + 7) / 8);
+    *out_w = (int)(((int64_t)width * scale_num + 7) / 8);
+}
+
+/* ------------------------------------------------------------------ region decode */
+
+static inline void cmyk_to_rgb(uint8_t *restrict dst, const uint8_t *restrict src, int n,
+                               int inverted)
+{
+    /* PIL: R = (255 - C) * (255 - K) / 255; Adobe files store inverted values */
+    for (int i = 0; i < n; i++) {
+        int c = src[4 * i], m = src[4 * i + 1], y = src[4 * i + 2], k = src[4 * i + 3];
+        if (!inverted) {
+            c = 255 - c;
+            m = 255 - m;
+            y = 255 - y;
+            k = 255 - k;
+        }
+        int t;
+        t = c * k + 128;
+        dst[3 * i] = (uint8_t)((t + (t >> 8)) >> 8);
+        t = m * k + 128;
+        dst[3 * i + 1] = (uint8_t)((t + (t >> 8)) >> 8);
+        t = y * k + 128;
+        dst[3 * i + 2] = (uint8_t)((t + (t >> 8)) >> 8);
+    }
+}
+
+/* Decode scaled rows [y0, y0+h), columns [x0, x0+w) as RGB. With dst == NULL the pixels
+ * go to per-thread scratch; *px / *stride then point at pixel (y0, x0). */
+static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int scale_num,
+                         int full_res, int *ry0, int *rx0, int *rh, int *rw,
+                         uint64_t max_pixels, int strict, uint8_t *dst, ptrdiff_t dst_stride,
+                         const uint8_t **px, ptrdiff_t *stride)
+{
+    int y0 = *ry0, x0 = *rx0, h = *rh, w = *rw;
+    j_decompress_ptr cinfo = &ctx->cinfo;
+    ctx->err.strict = strict;
+    ctx->err.pub.num_warnings = 0;
+    if (setjmp(ctx->err.jb)) {
+        jpeg_abort_decompress(cinfo);
+        return FL_ERR_DECODE;
+    }
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    jpeg_read_header(cinfo, TRUE);
+    uint64_t pixels = (uint64_t)cinfo->image_height * (uint64_t)cinfo->image_width;
+    if (max_pixels > 0 && pixels > max_pixels) {
+        fl_image_set_error("image is %ux%u = %llu pixels, above the limit of %llu",
+                           cinfo->image_height, cinfo->image_width,
+                           (unsigned long long)pixels, (unsigned long long)max_pixels);
+        jpeg_abort_decompress(cinfo);
+        return FL_ERR_LIMIT;
+    }
+    int cmyk = 0, inverted = 0;
+    switch (cinfo->jpeg_color_space) {
+    case JCS_GRAYSCALE:
+    case JCS_RGB:
+    case JCS_YCbCr:
+        cinfo->out_color_space = JCS_RGB;
+        break;
+    case JCS_CMYK:
+    case JCS_YCCK:
+        cinfo->out_color_space = JCS_CMYK;
+        cmyk = 1;
+        inverted = cinfo->saw_Adobe_marker;
+        break;
+    default:
+        fl_image_set_error("unsupported JPEG colour space %d with %d components",
+                           (int)cinfo->jpeg_color_space, cinfo->num_components);
+        jpeg_abort_decompress(cinfo);
+        return FL_ERR_DECODE;
+    }
+    cinfo->scale_num = (unsigned)scale_num;
+    cinfo->scale_denom = 8;
+    cinfo->dct_method = JDCT_ISLOW;
+    cinfo->do_fancy_upsampling = TRUE;
+    jpeg_calc_output_dimensions(cinfo);
+    int H = (int)cinfo->output_height, W = (int)cinfo->output_width;
+    if (full_res) { /* full-resolution region -> scaled: floor the start, ceil the end */
+        int64_t sy0 = (int64_t)y0 * scale_num / 8, sx0 = (int64_t)x0 * scale_num / 8;
+        int64_t sy1 = ((int64_t)(y0 + h) * scale_num + 7) / 8;
+        int64_t sx1 = ((int64_t)(x0 + w) * scale_num + 7) / 8;
+        sy1 = sy1 > H ? H : sy1;
+        sx1 = sx1 > W ? W : sx1;
+        y0 = (int)sy0;
+        x0 = (int)sx0;
+        h = (int)(sy1 - sy0);
+        w = (int)(sx1 - sx0);
+        *ry0 = y0;
+        *rx0 = x0;
+        *rh = h;
+        *rw = w;
+    }
+    if (y0 < 0 || x0 < 0 || h <= 0 || w <= 0 || y0 + h > H || x0 + w > W) {
+        fl_image_set_error("region %d,%d %dx%d outside the %dx%d image (scale %d/8)", y0, x0, h,
+                           w, H, W, scale_num);
+        jpeg_abort_decompress(cinfo);
+        return FL_ERR_ARG;
+    }
+    jpeg_start_decompress(cinfo);
+    /* one extra column each side: fancy upsampling replicates chroma at crop edges */
+    JDIMENSION cx = (JDIMENSION)(x0 > 0 ? x0 - 1 : 0);
+    JDIMENSION cend = (JDIMENSION)(x0 + w < W ? x0 + w + 1 : W);
+    JDIMENSION cw = cend - cx;
+    if (cx > 0 || cw < (JDIMENSION)W)
+        jpeg_crop_scanline(cinfo, &cx, &cw);
+    int ry = y0 > 0 ? y0 - 1 : 0; /* one extra row above, for the same reason */
+    if (ry > 0) {
+        JDIMENSION skipped = jpeg_skip_scanlines(cinfo, (JDIMENSION)ry);
+        if ((int)skipped != ry) {
+            fl_image_set_error("could not skip to row %d", ry);
+            jpeg_abort_decompress(cinfo);
+            return FL_ERR_DECODE;
+        }
+    }
+    int nrows = y0 + h - ry;
+    size_t row_bytes = (size_t)cw * 3;
+    int direct = dst != NULL && cx == (JDIMENSION)x0 && cw == (JDIMENSION)w && !cmyk;
+    uint8_t *base;
+    ptrdiff_t bstride;
+    if (direct) {
+        /* rows land in the caller's buffer; the margin row above goes to scratch */
+        base = NULL;
+        bstride = dst_stride;
+    } else {
+        base = fl_buf_get(&ctx->pixels, row_bytes * (size_t)nrows + 64);
+        bstride = (ptrdiff_t)row_bytes;
+    }
+    uint8_t *junk = NULL;
+    if (direct && ry < y0)
+        junk = fl_buf_get(&ctx->pixels, row_bytes + 64);
+    uint8_t *cmykrow = cmyk ? fl_buf_get(&ctx->cmyk, (size_t)cw * 4 + 64) : NULL;
+    JSAMPROW *rows = fl_buf_get(&ctx->rowptr, sizeof(JSAMPROW) * (size_t)nrows);
+    if ((!direct && base == NULL) || (direct && ry < y0 && junk == NULL) ||
+        (cmyk && cmykrow == NULL) || rows == NULL) {
+        fl_image_set_error("out of memory for a %dx%u decode buffer", nrows, cw);
+        jpeg_abort_decompress(cinfo);
+        return FL_ERR_NOMEM;
+    }
+    for (int i = 0; i < nrows; i++) {
+        int y = ry + i;
+        if (direct)
+            rows[i] = y < y0 ? junk : dst + (ptrdiff_t)(y - y0) * dst_stride;
+        else
+            rows[i] = base + (ptrdiff_t)i * bstride;
+    }
+    if (cmyk) {
+        for (int i = 0; i < nrows; i++) {
+            JSAMPROW r = cmykrow;
+            if (jpeg_read_scanlines(cinfo, &r, 1) != 1)
+                goto stalled;
+            cmyk_to_rgb(rows[i], cmykrow, (int)cw, inverted);
+        }
+    } else {
+        int done = 0;
+        while (done < nrows) {
+            JDIMENSION got = jpeg_read_scanlines(cinfo, rows + done, (JDIMENSION)(nrows - done));
+            if (got == 0) /* a memory source never suspends: no progress means a bug */
+                goto stalled;
+            done += (int)got;
+        }
+    }
+    jpeg_abort_decompress(cinfo);
+    if (direct) {
+        *px = dst;
+        *stride = dst_stride;
+    } else {
+        *px = base + (ptrdiff_t)(y0 - ry) * bstride + (ptrdiff_t)(x0 - (int)cx) * 3;
+        *stride = bstride;
+        if (dst != NULL) {
+            for (int i = 0; i < h; i++)
+                memcpy(dst + (ptrdiff_t)i * dst_stride, *px + (ptrdiff_t)i * bstride,
+                       (size_t)w * 3);
+        }
+    }
+    return FL_OK;
+
+stalled:
+    fl_image_set_error("decoder made no progress at row %d", (int)cinfo->output_scanline);
+    jpeg_abort_decompress(cinfo);
+    return FL_ERR_DECODE;
+}
+
+static int valid_scale(int s)
+{
+    return s >= 1 && s <= 16;
+}
+
+int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num, int y0, int x0, int h,
+                   int w, uint64_t max_pixels, int strict, uint8_t *out, ptrdiff_t out_stride)
+{
+    int st = check_input(data, size);
+    if (st != FL_OK)
+        return st;
+    if (!valid_scale(scale_num) || out == NULL || out_stride < (ptrdiff_t)w * 3) {
+        fl_image_set_error("invalid decode arguments (scale %d/8, stride %td)", scale_num,
+                           out_stride);
+        return FL_ERR_ARG;
+    }
+    jpeg_ctx *ctx = thread_ctx();
+    if (ctx == NULL) {
+        fl_image_set_error("out of memory creating the JPEG decoder");
+        return FL_ERR_NOMEM;
+    }
+    const uint8_t *px;
+    ptrdiff_t stride;
+    return decode_region(ctx, data, size, scale_num, 0, &y0, &x0, &h, &w, max_pixels, strict,
+                         out, out_stride, &px, &stride);
+}
+
+int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int reg_y, int reg_x,
+                          int reg_h, int reg_w, double box_y, double box_x, double box_h,
+                          double box_w, uint64_t max_pixels, int strict,
+                          const fl_resize_spec *spec, void *out)
+{
+    int st = check_input(data, size);
+    if (st != FL_OK)
+        return st;
+    if (!valid_scale(scale_num) || reg_h <= 0 || reg_w <= 0 || reg_y < 0 || reg_x < 0) {
+        fl_image_set_error("invalid decode arguments (scale %d/8, region %d,%d %dx%d)",
+                           scale_num, reg_y, reg_x, reg_h, reg_w);
+        return FL_ERR_ARG;
+    }
+    jpeg_ctx *ctx = thread_ctx();
+    if (ctx == NULL) {
+        fl_image_set_error("out of memory creating the JPEG decoder");
+        return FL_ERR_NOMEM;
+    }
+    const uint8_t *px;
+    ptrdiff_t stride;
+    int y0 = reg_y, x0 = reg_x, h = reg_h, w = reg_w;
+    st = decode_region(ctx, data, size, scale_num, 1, &y0, &x0, &h, &w, max_pixels, strict, NULL,
+                       0, &px, &stride);
+    if (st != FL_OK)
+        return st;
+    double f = scale_num / 8.0;
+    st = fl_image_resize(px, h, w, stride, box_y * f - y0, box_x * f - x0, box_h * f,
+                         box_w * f, spec, out);
+    if (ctx->pixels.cap > FL_SCRATCH_KEEP) /* do not pin one huge image's buffer */
+        fl_buf_free(&ctx->pixels);
+    return st;
+}

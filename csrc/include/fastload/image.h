@@ -1,0 +1,105 @@
+/* fastload image kernels: libjpeg-turbo ROI / DCT-scaled decode and a fused
+ * resize + flip + normalize + layout/dtype kernel.
+ *
+ * Plain C, no Python. Every function returns an FL_* status code; on failure the
+ * thread's message buffer (fl_image_last_error) says what went wrong. All functions
+ * are thread-safe: per-thread state (decompress object, scratch buffers) lives in
+ * thread-local storage and is reused from call to call.
+ */
+#ifndef FASTLOAD_IMAGE_H
+#define FASTLOAD_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* status codes */
+#define FL_OK 0
+#define FL_ERR_DECODE 1      /* corrupt / truncated / unsupported data */
+#define FL_ERR_LIMIT 2       /* declared size above the pixel limit */
+#define FL_ERR_NOMEM 3       /* allocation failed */
+#define FL_ERR_ARG 4         /* caller passed inconsistent arguments */
+
+/* output dtypes */
+#define FL_U8 0
+#define FL_F32 1
+#define FL_F16 2
+
+/* layouts */
+#define FL_HWC 0
+#define FL_CHW 1
+
+/* resize flags */
+#define FL_ANTIALIAS 1       /* widen the triangle filter by the scale on downscale (PIL) */
+#define FL_FLIP_OUTPUT 2     /* mirror the output left-right */
+#define FL_FLIP_SOURCE 4     /* mirror the source crop left-right before resampling */
+#define FL_LEGACY_CENTERS 8  /* TF1 resize_bilinear: src = dst * scale (no half-pixel offset) */
+
+/* JPEG colour spaces reported by fl_jpeg_read_header (libjpeg J_COLOR_SPACE values) */
+#define FL_CS_GRAY 1
+#define FL_CS_RGB 2
+#define FL_CS_YCBCR 3
+#define FL_CS_CMYK 4
+#define FL_CS_YCCK 5
+
+typedef struct {
+    int height;          /* pixels, full resolution */
+    int width;
+    int components;      /* 1, 3 or 4 */
+    int color_space;     /* FL_CS_* */
+    int progressive;     /* 1 for progressive / multi-scan files */
+} fl_jpeg_info;
+
+typedef struct {
+    int out_h, out_w;    /* output size in pixels */
+    int out_c;           /* 3, or 4 for a trailing zero channel */
+    int layout;          /* FL_HWC or FL_CHW */
+    int dtype;           /* FL_U8, FL_F32 or FL_F16 */
+    int flags;           /* FL_ANTIALIAS | FL_FLIP_* | FL_LEGACY_CENTERS */
+    float mean[3];       /* out = (value - mean) * inv_std, per RGB channel */
+    float inv_std[3];
+} fl_resize_spec;
+
+/* Message describing the last failure on this thread (never NULL). */
+const char *fl_image_last_error(void);
+
+/* Parse the JPEG header only. */
+int fl_jpeg_read_header(const uint8_t *data, size_t size, fl_jpeg_info *info);
+
+/* Size of the full image after DCT scaling by scale_num/8 (libjpeg rounding: ceil). */
+void fl_jpeg_scaled_size(int height, int width, int scale_num, int *out_h, int *out_w);
+
+/* Decode rows [y0, y0+h) x columns [x0, x0+w) of the image scaled by scale_num/8
+ * (scale_num in 1, 2, 4, 8; region in scaled pixels) as RGB uint8 into out, whose
+ * rows are out_stride bytes apart. Only the region's iMCU columns are decoded
+ * (jpeg_crop_scanline), rows above are skipped and rows below are never read.
+ * strict: libjpeg warnings (truncation, corrupt data) are errors. */
+int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num,
+                   int y0, int x0, int h, int w, uint64_t max_pixels, int strict,
+                   uint8_t *out, ptrdiff_t out_stride);
+
+/* Fused: decode the region (full-resolution pixels: reg_y, reg_x, reg_h, reg_w) at
+ * scale_num/8 into per-thread scratch, then resample the box (full-resolution
+ * float coordinates, inside the region) into out as described by spec. Filter taps are
+ * clamped to the decoded region. */
+int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num,
+                          int reg_y, int reg_x, int reg_h, int reg_w,
+                          double box_y, double box_x, double box_h, double box_w,
+                          uint64_t max_pixels, int strict,
+                          const fl_resize_spec *spec, void *out);
+
+/* Resample the box (float pixel coordinates) of an RGB uint8 image (rows src_stride
+ * bytes apart) into out, a C-contiguous array of spec->out_h x out_w x out_c (HWC) or
+ * out_c x out_h x out_w (CHW) elements of spec->dtype. Taps are clamped to the image.
+ * PIL / torchvision pixel-centre semantics (unless FL_LEGACY_CENTERS). */
+int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stride,
+                    double box_y, double box_x, double box_h, double box_w,
+                    const fl_resize_spec *spec, void *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,124 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Cython wrapper of the libjpeg-turbo kernels (csrc/image/jpeg.c + resize.c).
+
+Private: use :mod:`fastload.image.codec` and the pipelines, which validate arguments.
+Every call holds a buffer on ``data`` (any C-contiguous bytes-like object, no copy)
+for as long as the GIL-free C code reads it.
+"""
+
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS,
+    PyBUF_SIMPLE,
+    PyBUF_WRITABLE,
+    PyBuffer_Release,
+    PyObject_GetBuffer,
+)
+from libc.stdint cimport uint8_t, uint64_t
+
+from fastload.errors import DecodeError, LimitError
+
+from fastload.image._image cimport (
+    FL_ERR_ARG,
+    FL_ERR_LIMIT,
+    FL_ERR_NOMEM,
+    FL_OK,
+    fill_spec,
+    fl_image_last_error,
+    fl_jpeg_decode,
+    fl_jpeg_decode_resize,
+    fl_jpeg_info,
+    fl_jpeg_read_header,
+    fl_resize_spec,
+)
+
+ITEMSIZE = {0: 1, 1: 4, 2: 2}
+
+
+cdef object _raise(int status, object name):
+    """Turn a C status code into a fastload exception (called with the GIL held)."""
+    msg = fl_image_last_error().decode("utf-8", "replace")
+    where = f"{name}: " if name is not None else ""
+    if status == FL_ERR_LIMIT:
+        raise LimitError(f"{where}{msg}")
+    if status == FL_ERR_NOMEM:
+        raise MemoryError(f"{where}{msg}")
+    if status == FL_ERR_ARG:
+        raise ValueError(f"{where}{msg}")
+    raise DecodeError(f"{where}invalid JPEG data: {msg}")
+
+
+cdef int _get_input(object data, Py_buffer *buf, object name) except -1:
+    try:
+        PyObject_GetBuffer(data, buf, PyBUF_SIMPLE)
+    except (BufferError, TypeError) as exc:
+        where = f"{name}: " if name is not None else ""
+        raise DecodeError(f"{where}expected a C-contiguous bytes-like object, "
+                          f"got {type(data).__name__}") from exc
+    return 0
+
+
+def read_header(object data, object name=None):
+    """Return ``(height, width, components, color_space, progressive)`` of JPEG bytes."""
+    cdef Py_buffer buf
+    cdef fl_jpeg_info info
+    cdef int status
+    _get_input(data, &buf, name)
+    try:
+        with nogil:
+            status = fl_jpeg_read_header(<const uint8_t *>buf.buf, <size_t>buf.len, &info)
+    finally:
+        PyBuffer_Release(&buf)
+    if status != FL_OK:
+        _raise(status, name)
+    return info.height, info.width, info.components, info.color_space, info.progressive
+
+
+def decode(object data, int scale_num, int y0, int x0, int h, int w, uint8_t[:, :, :] out,
+           unsigned long long max_pixels, bint strict, object name=None):
+    """Decode scaled rows [y0, y0+h) x cols [x0, x0+w) as RGB into ``out`` (h, w, 3)."""
+    cdef Py_buffer buf
+    cdef int status
+    if out.shape[0] != h or out.shape[1] != w or out.shape[2] != 3 or out.strides[1] != 3 or out.strides[2] != 1:
+        raise ValueError(f"out must be a packed ({h}, {w}, 3) uint8 array")
+    _get_input(data, &buf, name)
+    try:
+        with nogil:
+            status = fl_jpeg_decode(<const uint8_t *>buf.buf, <size_t>buf.len, scale_num,
+                                    y0, x0, h, w, max_pixels, strict, &out[0, 0, 0],
+                                    out.strides[0])
+    finally:
+        PyBuffer_Release(&buf)
+    if status != FL_OK:
+        _raise(status, name)
+
+
+def decode_resize(object data, int scale_num, int reg_y, int reg_x, int reg_h, int reg_w,
+                  double box_y, double box_x, double box_h, double box_w,
+                  unsigned long long max_pixels, bint strict, object out, int out_h, int out_w,
+                  int out_c, int layout, int dtype, int flags, tuple mean, tuple std,
+                  object name=None):
+    """Fused ROI decode at ``scale_num/8`` + resample of ``box`` into ``out`` (in place)."""
+    cdef Py_buffer buf
+    cdef Py_buffer obuf
+    cdef fl_resize_spec spec
+    cdef int status
+    cdef Py_ssize_t expected = <Py_ssize_t>out_h * out_w * out_c * ITEMSIZE[dtype]
+    fill_spec(&spec, out_h, out_w, out_c, layout, dtype, flags, mean[0], mean[1], mean[2],
+              std[0], std[1], std[2])
+    PyObject_GetBuffer(out, &obuf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+    try:
+        if obuf.len != expected:
+            raise ValueError(f"out has {obuf.len} bytes, expected {expected}")
+        _get_input(data, &buf, name)
+        try:
+            with nogil:
+                status = fl_jpeg_decode_resize(<const uint8_t *>buf.buf, <size_t>buf.len,
+                                               scale_num, reg_y, reg_x, reg_h, reg_w, box_y,
+                                               box_x, box_h, box_w, max_pixels, strict, &spec,
+                                               obuf.buf)
+        finally:
+            PyBuffer_Release(&buf)
+    finally:
+        PyBuffer_Release(&obuf)
+    if status != FL_OK:
+        _raise(status, name)

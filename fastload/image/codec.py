@@ -1,0 +1,364 @@
+"""Image decoding: JPEG through libjpeg-turbo (region of interest + DCT-domain scaling),
+PNG and everything else through Pillow.
+
+Every function accepts any bytes-like input (bytes, memoryview, numpy uint8 array)
+without copying it. Sizes declared in a header are checked against a pixel limit
+(:func:`set_max_image_pixels`) before anything is allocated.
+"""
+
+import io
+import os
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from fastload.errors import DecodeError, LimitError
+
+try:  # compiled only when libjpeg-turbo headers were found at build time
+    from fastload.image import _jpeg_cy
+except ImportError:  # pragma: no cover - depends on the build
+    _jpeg_cy = None
+
+__all__ = [
+    "ImageInfo",
+    "backend",
+    "choose_scale",
+    "decode",
+    "decode_region",
+    "get_max_image_pixels",
+    "read_header",
+    "scaled_region",
+    "set_backend",
+    "set_max_image_pixels",
+]
+
+#: Default pixel limit: Pillow's decompression-bomb error threshold (2 x 89,478,485).
+DEFAULT_MAX_IMAGE_PIXELS = 178_956_970
+
+_state = {
+    "max_pixels": DEFAULT_MAX_IMAGE_PIXELS,
+    "backend": os.environ.get("FASTLOAD_IMAGE_BACKEND", "auto"),
+}
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+_JPEG_CHANNELS = {1: 1, 3: 3, 4: 4}
+DCT_SCALES = (1, 2, 4, 8)  # numerators over 8; libjpeg-turbo has SIMD IDCTs for these
+
+
+class ImageInfo(NamedTuple):
+    """What a header says about an encoded image (an immutable named tuple).
+
+    Attributes
+    ----------
+    height, width : int
+        Pixels at full resolution.
+    channels : int
+        Components as stored (1 gray, 3 colour, 4 CMYK/RGBA ...); :func:`decode` always
+        returns 3-channel RGB.
+    format : str
+        ``"JPEG"``, ``"PNG"`` or Pillow's format name.
+    """
+
+    height: int
+    width: int
+    channels: int
+    format: str
+
+    @property
+    def shape(self):
+        """``(height, width, 3)``: the shape :func:`decode` returns at full resolution."""
+        return (self.height, self.width, 3)
+
+
+def backend():
+    """Name of the JPEG decoder in use: ``"libjpeg-turbo"`` or ``"pillow"``.
+
+    ``"pillow"`` when the compiled extension is missing (libjpeg headers absent at build
+    time), or when forced with ``FASTLOAD_IMAGE_BACKEND=pillow`` / :func:`set_backend`.
+    """
+    if _jpeg_cy is not None and _state["backend"] != "pillow":
+        return "libjpeg-turbo"
+    return "pillow"
+
+
+def set_backend(name):
+    """Force ``"pillow"``, or go back to ``"auto"`` (libjpeg-turbo when built). Returns the
+    previous setting."""
+    if name not in ("auto", "pillow", "libjpeg-turbo"):
+        raise ValueError(f"backend must be 'auto', 'libjpeg-turbo' or 'pillow', not {name!r}")
+    if name == "libjpeg-turbo" and _jpeg_cy is None:
+        raise ValueError("the libjpeg-turbo extension was not built (libjpeg headers missing)")
+    previous = _state["backend"]
+    _state["backend"] = name
+    return previous
+
+
+def get_max_image_pixels():
+    """The pixel-count limit checked from headers before decoding (0 = no limit)."""
+    return _state["max_pixels"]
+
+
+def set_max_image_pixels(limit):
+    """Set the pixel-count limit (``None`` or 0 disables it). Returns the previous one."""
+    previous = _state["max_pixels"]
+    _state["max_pixels"] = int(limit or 0)
+    return previous
+
+
+def _where(name):
+    return f"{name}: " if name is not None else ""
+
+
+def _as_view(data, name):
+    """A flat uint8 memoryview over any C-contiguous bytes-like object (no copy)."""
+    try:
+        view = memoryview(data)
+    except TypeError as exc:
+        raise DecodeError(f"{_where(name)}expected bytes-like data, got "
+                          f"{type(data).__name__}") from exc
+    if view.ndim != 1 or view.format not in ("B", "b", "c"):
+        if not view.c_contiguous:
+            raise DecodeError(f"{_where(name)}encoded data must be C-contiguous")
+        view = view.cast("B")
+    return view
+
+
+def _is_jpeg(view):
+    return len(view) >= 3 and view[0] == 0xFF and view[1] == 0xD8 and view[2] == 0xFF
+
+
+def _check_limit(height, width, name, max_pixels=None):
+    limit = _state["max_pixels"] if max_pixels is None else max_pixels
+    if limit and height * width > limit:
+        raise LimitError(f"{_where(name)}image is {height}x{width} = {height * width} pixels, "
+                         f"above the limit of {limit} (fastload.image.set_max_image_pixels)")
+
+
+def _pillow_open(view, name):
+    try:
+        return Image.open(io.BytesIO(view))
+    except Image.DecompressionBombError as exc:
+        raise LimitError(f"{_where(name)}{exc}") from exc
+    except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError ...
+        raise DecodeError(f"{_where(name)}not a decodable image ({exc})") from exc
+
+
+def read_header(data, *, name=None):
+    """Read the size of an encoded image without decoding its pixels.
+
+    Parameters
+    ----------
+    data : bytes-like
+        Encoded JPEG, PNG or any format Pillow reads.
+    name : str, optional
+        File or sample name used in error messages.
+
+    Returns
+    -------
+    ImageInfo
+
+    Raises
+    ------
+    DecodeError
+        Empty, truncated or unrecognised data.
+    """
+    view = _as_view(data, name)
+    if len(view) == 0:
+        raise DecodeError(f"{_where(name)}empty input (0 bytes)")
+    if _is_jpeg(view):
+        if backend() == "libjpeg-turbo":
+            h, w, comps, _cs, _prog = _jpeg_cy.read_header(view, name)
+        else:
+            h, w, comps = _jpeg_sof(view, name)
+        return ImageInfo(h, w, _JPEG_CHANNELS.get(comps, comps), "JPEG")
+    if bytes(view[:8]) == _PNG_SIGNATURE:
+        if len(view) < 33 or bytes(view[12:16]) != b"IHDR":
+            raise DecodeError(f"{_where(name)}truncated PNG header")
+        w = int.from_bytes(view[16:20], "big")
+        h = int.from_bytes(view[20:24], "big")
+        if h == 0 or w == 0:
+            raise DecodeError(f"{_where(name)}PNG header declares an empty {h}x{w} image")
+        return ImageInfo(h, w, _PNG_CHANNELS.get(view[25], 3), "PNG")
+    with _pillow_open(view, name) as img:
+        w, h = img.size
+        return ImageInfo(h, w, len(img.getbands()), img.format or "unknown")
+
+
+_SOF_MARKERS = frozenset([0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF])
+
+
+def _jpeg_sof(view, name):
+    """(height, width, components) from the first SOFn marker (pure Python, used by the
+    Pillow backend so that huge declared sizes reach the pixel limit, not Pillow's)."""
+    i, n = 2, len(view)
+    while i + 4 <= n:
+        if view[i] != 0xFF:
+            break
+        marker = view[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = (view[i + 2] << 8) | view[i + 3]
+        if marker in _SOF_MARKERS:
+            if i + 10 > n or length < 8:
+                break
+            h = (view[i + 5] << 8) | view[i + 6]
+            w = (view[i + 7] << 8) | view[i + 8]
+            if h == 0 or w == 0:
+                raise DecodeError(f"{_where(name)}JPEG header declares an empty {h}x{w} image")
+            return h, w, view[i + 9]
+        if marker == 0xDA or length < 2:
+            break
+        i += 2 + length
+    raise DecodeError(f"{_where(name)}invalid JPEG data: no frame header (SOF) found")
+
+
+def choose_scale(region_hw, min_size):
+    """Strongest DCT scale ``s/8`` (s in 1, 2, 4, 8) keeping ``region * s/8 >= min_size``.
+
+    Parameters
+    ----------
+    region_hw : (float, float)
+        Height and width of the region at full resolution, pixels.
+    min_size : (int, int) | None
+        Smallest acceptable (height, width) after scaling; None means no scaling (8).
+
+    Returns
+    -------
+    scale_num : int
+    """
+    if min_size is None:
+        return 8
+    mh, mw = min_size
+    for s in DCT_SCALES:
+        if region_hw[0] * s >= 8 * mh and region_hw[1] * s >= 8 * mw:
+            return s
+    return 8
+
+
+def scaled_region(info_hw, roi, scale_num):
+    """The region ``roi`` of a full-resolution image after DCT scaling by ``scale_num/8``.
+
+    Returns ``(y0, x0, h, w)`` in scaled pixels: floor of the start, ceil of the end,
+    clamped to the scaled image (libjpeg rounds the image size up).
+    """
+    H, W = info_hw
+    top, left, h, w = roi
+    SH, SW = -(-H * scale_num // 8), -(-W * scale_num // 8)
+    y0, x0 = top * scale_num // 8, left * scale_num // 8
+    y1 = min(-(-(top + h) * scale_num // 8), SH)
+    x1 = min(-(-(left + w) * scale_num // 8), SW)
+    return y0, x0, y1 - y0, x1 - x0
+
+
+def _check_roi(roi, info, name):
+    if roi is None:
+        return (0, 0, info.height, info.width)
+    try:
+        top, left, h, w = (int(v) for v in roi)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"roi must be (top, left, height, width), got {roi!r}") from exc
+    if h <= 0 or w <= 0 or top < 0 or left < 0 or top + h > info.height or left + w > info.width:
+        raise ValueError(f"{_where(name)}roi {roi!r} is not inside the "
+                         f"{info.height}x{info.width} image")
+    return top, left, h, w
+
+
+def _prepare_out(out, shape, name):
+    if out is None:
+        return np.empty(shape, np.uint8)
+    if (not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != shape
+            or out.strides[1:] != (3, 1) or not out.flags.writeable):
+        raise ValueError(f"{_where(name)}out must be a writable uint8 array of shape {shape} "
+                         f"with packed pixels, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    return out
+
+
+def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=None, name=None):
+    """Decode an encoded image to RGB, optionally only a region and DCT-downscaled.
+
+    Parameters
+    ----------
+    data : bytes-like
+        JPEG (libjpeg-turbo), PNG or any format Pillow reads.
+    roi : (int, int, int, int), optional
+        ``(top, left, height, width)`` in full-resolution pixels; only this region is
+        decoded (for JPEG: only its iMCU columns, rows below it are never read).
+    min_size : (int, int), optional
+        Allow JPEG DCT-domain downscaling by 1/2, 1/4 or 1/8 as long as the (cropped)
+        result stays at least this (height, width). The returned size is then the
+        scaled region (see :func:`scaled_region`).
+    out : ndarray, shape (h, w, 3), uint8, optional
+        Destination (rows may be strided, pixels packed).
+    strict : bool
+        Treat libjpeg warnings (truncated file, corrupt entropy data) as errors.
+    max_pixels : int, optional
+        Pixel-count limit for this call (default :func:`get_max_image_pixels`).
+    name : str, optional
+        File or sample name used in error messages.
+
+    Returns
+    -------
+    image : ndarray, shape (h, w, 3), uint8
+        RGB. Grayscale is replicated to three channels; CMYK/YCCK is converted.
+
+    Raises
+    ------
+    DecodeError
+        Empty, truncated, corrupt or unrecognised data.
+    LimitError
+        The header declares more pixels than the limit.
+    """
+    view = _as_view(data, name)
+    info = read_header(view, name=name)
+    _check_limit(info.height, info.width, name, max_pixels)
+    region = _check_roi(roi, info, name)
+    scale = choose_scale(region[2:], min_size) if info.format == "JPEG" else 8
+    return decode_region(view, info, region, scale, out=out, strict=strict,
+                         max_pixels=max_pixels, name=name)
+
+
+def decode_region(data, info, region, scale, *, out=None, strict=True, max_pixels=None,
+                  name=None):
+    """Decode ``region`` (full-resolution ``(top, left, h, w)``, already validated against
+    ``info``) at DCT scale ``scale/8`` (8 for non-JPEG). Returns the
+    :func:`scaled_region` of shape (h', w', 3) uint8."""
+    limit = _state["max_pixels"] if max_pixels is None else max_pixels
+    _check_limit(info.height, info.width, name, limit)
+    y0, x0, h, w = scaled_region((info.height, info.width), region, scale)
+    out = _prepare_out(out, (h, w, 3), name)
+    if info.format == "JPEG" and backend() == "libjpeg-turbo":
+        _jpeg_cy.decode(data, scale, y0, x0, h, w, out, limit or 0, strict, name)
+        return out
+    return _decode_pillow(_as_view(data, name), info, scale, (y0, x0, h, w), out, strict, name)
+
+
+def _decode_pillow(view, info, scale, region, out, strict, name):
+    """Pillow path: ``draft`` gives the same DCT scaling for JPEG. Pillow is always strict
+    about truncation (``strict`` is accepted for symmetry)."""
+    y0, x0, h, w = region
+    img = _pillow_open(view, name)
+    expected = (-(-info.height * scale // 8), -(-info.width * scale // 8))
+    try:
+        if scale != 8:  # Pillow picks scale = min(W // w, H // h): ask for the floor size
+            img.draft("RGB", (info.width * scale // 8, info.height * scale // 8))
+        img.load()
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        arr = np.asarray(img)
+    except Exception as exc:
+        raise DecodeError(f"{_where(name)}invalid {info.format} data ({exc})") from exc
+    finally:
+        img.close()
+    if arr.shape[:2] != expected:
+        raise DecodeError(f"{_where(name)}decoded size {arr.shape[:2]} does not match the "
+                          f"header's {expected} at scale {scale}/8")
+    out[...] = arr[y0:y0 + h, x0:x0 + w]
+    return out

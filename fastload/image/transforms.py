@@ -1,0 +1,296 @@
+"""Image transforms: random parameters drawn by ``sample_params(rng, meta)`` into frozen
+dataclasses, applied deterministically by ``apply(x, params)``.
+
+``meta`` is an :class:`~fastload.image.ImageInfo` (from :func:`read_header`, before
+decoding) or the image array itself. ``x`` is a decoded (H, W, 3) uint8 array;
+:class:`RandomResizedCrop` and :class:`ResizeShorter` also accept encoded bytes and then
+decode only what they need (ROI + DCT scaling, fused with the resample).
+
+The crop samplers follow ``SPEC-mlperf.md`` section 2: ``sample_crop_reference`` is
+``tf.image.sample_distorted_bounding_box`` as the MLPerf TF reference calls it,
+``sample_crop_nvidia`` is DALI's ``RandomCropGenerator``.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastload.image import codec, ops
+from fastload.transforms import Compose, Transform
+
+__all__ = [
+    "CenterCrop",
+    "Compose",
+    "CropParams",
+    "FlipParams",
+    "Normalize",
+    "RandomFlip",
+    "RandomResizedCrop",
+    "ResizeShorter",
+    "sample_crop_nvidia",
+    "sample_crop_reference",
+]
+
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+TF_REFERENCE_MEAN = (123.68, 116.78, 103.94)
+
+
+def _hw(meta):
+    """(height, width) of an ImageInfo, an array, or a (C, H, W)/(H, W, C) shape tuple."""
+    if isinstance(meta, codec.ImageInfo):
+        return meta.height, meta.width
+    if isinstance(meta, tuple) and len(meta) == 2:
+        return meta
+    if isinstance(meta, (bytes, bytearray, memoryview)):
+        info = codec.read_header(meta)
+        return info.height, info.width
+    arr = np.asarray(meta)
+    if arr.dtype == np.uint8 and arr.ndim == 1:  # encoded bytes in a numpy array
+        info = codec.read_header(arr)
+        return info.height, info.width
+    return arr.shape[0], arr.shape[1]
+
+
+def _is_encoded(x):
+    return isinstance(x, (bytes, bytearray, memoryview)) or (
+        isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == np.uint8)
+
+
+def sample_crop_reference(rng, height, width, *, area=(0.05, 1.0), ratio=(0.75, 1.33),
+                          min_object_covered=0.1, attempts=100):
+    """Crop box as ``tf.image.sample_distorted_bounding_box`` draws it for the MLPerf
+    reference (whole image as the only bounding box).
+
+    Per attempt: aspect ``r`` linear-uniform in ``ratio``; integer height uniform in
+    ``[round(sqrt(area_min*H*W / r)), max_h]`` with ``max_h`` keeping ``round(h r) <= W``
+    and ``h <= H``; ``w = round(h r)`` with a +-1 height fix into the area range; rejected
+    unless it covers ``min_object_covered`` of the image (so the effective minimum area is
+    0.1); offsets uniform in ``[0, H - h)`` (0 when the crop spans the side). After
+    ``attempts`` failures: the whole image.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    height, width : int
+        Full-resolution image size.
+
+    Returns
+    -------
+    (top, left, h, w) : tuple of int
+    """
+    total = float(height * width)
+    min_area, max_area = area[0] * total, area[1] * total
+    r_lo, r_span = ratio[0], ratio[1] - ratio[0]
+    for _ in range(attempts):
+        r = r_lo + r_span * rng.random()
+        h = round(math.sqrt(min_area / r))
+        max_h = round(math.sqrt(max_area / r))
+        if round(max_h * r) > width:
+            max_h = int((width + 0.5 - 1e-7) / r)
+            if round(max_h * r) > width:
+                max_h -= 1
+        max_h = min(max_h, height)
+        h = min(h, max_h)
+        if h < max_h:
+            h += int(rng.integers(0, max_h - h + 1))
+        w = round(h * r)
+        a = float(w * h)
+        if a < min_area:
+            h += 1
+            w = round(h * r)
+            a = float(w * h)
+        if a > max_area:
+            h -= 1
+            w = round(h * r)
+            a = float(w * h)
+        if (a < min_area or a > max_area or w > width or h > height or w <= 0 or h <= 0
+                or a < 1.0 or a / total < min_object_covered):
+            continue
+        y = int(rng.integers(0, height - h)) if h < height else 0
+        x = int(rng.integers(0, width - w)) if w < width else 0
+        return (y, x, h, w)
+    return (0, 0, height, width)
+
+
+def sample_crop_nvidia(rng, height, width, *, area=(0.05, 1.0), ratio=(3 / 4, 4 / 3),
+                       attempts=10):
+    """Crop box as DALI's ``RandomCropGenerator`` draws it (NVIDIA closed submission).
+
+    Per attempt: area fraction uniform in ``area``, aspect log-uniform in ``ratio``,
+    ``w = round(sqrt(A r))``, ``h = round(sqrt(A / r))`` (half away from zero); accepted
+    when it fits. After ``attempts`` failures: the whole image clamped to the aspect
+    range. Anchor uniform in the inclusive ``[0, H - h]`` x ``[0, W - w]``.
+
+    Returns
+    -------
+    (top, left, h, w) : tuple of int
+    """
+    lo, hi = math.log(ratio[0]), math.log(ratio[1])
+    total = height * width
+    for _ in range(attempts):
+        a = (area[0] + (area[1] - area[0]) * rng.random()) * total
+        r = math.exp(lo + (hi - lo) * rng.random())
+        w = math.floor(math.sqrt(a * r) + 0.5)
+        h = math.floor(math.sqrt(a / r) + 0.5)
+        if 0 < w <= width and 0 < h <= height:
+            break
+    else:
+        r = width / height
+        if r < ratio[0]:
+            w, h = width, math.floor(width / ratio[0] + 0.5)
+        elif r > ratio[1]:
+            w, h = math.floor(height * ratio[1] + 0.5), height
+        else:
+            w, h = width, height
+        h, w = max(1, min(h, height)), max(1, min(w, width))
+    y = int(rng.integers(0, height - h + 1))
+    x = int(rng.integers(0, width - w + 1))
+    return (y, x, int(h), int(w))
+
+
+@dataclass(frozen=True)
+class CropParams:
+    """A crop box in full-resolution pixels."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @property
+    def box(self):
+        return (self.top, self.left, self.height, self.width)
+
+
+@dataclass(frozen=True)
+class FlipParams:
+    flip: bool
+
+
+_PRESETS = {
+    # sampler, ratio, attempts, interpolation, antialias
+    "reference": (sample_crop_reference, (0.75, 1.33), 100, "tf_legacy", False),
+    "nvidia": (sample_crop_nvidia, (3 / 4, 4 / 3), 10, "bilinear", True),
+}
+
+
+class RandomResizedCrop(Transform):
+    """Random crop (per preset semantics) resampled to ``size``.
+
+    Parameters
+    ----------
+    size : int | (int, int)
+    preset : {"nvidia", "reference"}
+        Sampler and resampling semantics (see the module docstring).
+    area, ratio, attempts : optional
+        Override the preset's ranges.
+    interpolation, antialias : optional
+        Override the preset's resampling (:func:`fastload.image.output_spec`).
+    dtype, layout, mean, std, pad_channels
+        Output options of the fused kernel (default: uint8 HWC, no normalisation).
+    dct_scale : bool
+        For encoded input: allow DCT-domain downscaling.
+    """
+
+    def __init__(self, size=224, *, preset="nvidia", area=(0.05, 1.0), ratio=None,
+                 attempts=None, interpolation=None, antialias=None, dtype="uint8",
+                 layout="HWC", mean=None, std=None, pad_channels=3, dct_scale=True):
+        if preset not in _PRESETS:
+            raise ValueError(f"preset must be one of {sorted(_PRESETS)}, not {preset!r}")
+        sampler, p_ratio, p_attempts, p_interp, p_aa = _PRESETS[preset]
+        self.preset = preset
+        self.area = tuple(area)
+        self.ratio = tuple(ratio) if ratio is not None else p_ratio
+        self.attempts = attempts if attempts is not None else p_attempts
+        self.dct_scale = dct_scale
+        self._sampler = sampler
+        self.spec = ops.output_spec(size, dtype=dtype, layout=layout, mean=mean, std=std,
+                                    pad_channels=pad_channels,
+                                    interpolation=interpolation or p_interp,
+                                    antialias=p_aa if antialias is None else antialias)
+
+    def sample_params(self, rng, meta):
+        h, w = _hw(meta)
+        return CropParams(*self._sampler(rng, h, w, area=self.area, ratio=self.ratio,
+                                         attempts=self.attempts))
+
+    def apply(self, x, params, *, flip=False, out=None):
+        if _is_encoded(x):
+            return ops.decode_resized_crop(x, params.box, self.spec, flip=flip,
+                                           dct_scale=self.dct_scale, out=out)
+        return ops._apply(ops._check_image(x), params.box, self.spec, flip, out)
+
+    def output_meta(self, meta, params):
+        return codec.ImageInfo(self.spec.height, self.spec.width, 3, "array")
+
+
+class CenterCrop(Transform):
+    """Centred crop of ``size`` (TF ``_central_crop``: ``top = (H - h) // 2``); a view."""
+
+    def __init__(self, size):
+        self.size = ops._pair(size)
+
+    def apply(self, x, params):
+        x = np.asarray(x)
+        top, left, h, w = ops.center_crop_box(x.shape[0], x.shape[1], self.size)
+        return x[top:top + h, left:left + w]
+
+    def output_meta(self, meta, params):
+        h, w = _hw(meta)
+        return codec.ImageInfo(min(h, self.size[0]), min(w, self.size[1]), 3, "array")
+
+
+class ResizeShorter(Transform):
+    """Aspect-preserving resize making the shorter side ``size``.
+
+    ``rounding="floor"`` truncates the longer side like the TF reference; ``"round"`` like
+    DALI. ``interpolation`` / ``antialias`` as in :func:`fastload.image.output_spec`.
+    """
+
+    def __init__(self, size=256, *, rounding="floor", interpolation="bilinear", antialias=True):
+        self.size = int(size)
+        self.rounding = rounding
+        self.interpolation = interpolation
+        self.antialias = antialias
+        ops.resize_shorter_size(1, 1, 1, rounding=rounding)  # validate
+
+    def apply(self, x, params):
+        if _is_encoded(x):
+            x = codec.decode(x)
+        x = ops._check_image(x)
+        h, w = ops.resize_shorter_size(x.shape[0], x.shape[1], self.size, rounding=self.rounding)
+        spec = ops.output_spec((h, w), interpolation=self.interpolation, antialias=self.antialias)
+        return ops._apply(x, (0, 0, x.shape[0], x.shape[1]), spec, False, None)
+
+    def output_meta(self, meta, params):
+        h, w = _hw(meta)
+        h, w = ops.resize_shorter_size(h, w, self.size, rounding=self.rounding)
+        return codec.ImageInfo(h, w, 3, "array")
+
+
+class Normalize(Transform):
+    """``(x - mean) / std`` per channel into ``dtype`` / ``layout`` (0-255 units)."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, dtype="float32", layout="HWC"):
+        self.mean, self.std, self.dtype, self.layout = mean, std, dtype, layout
+        ops.output_spec(1, dtype=dtype, layout=layout, mean=mean, std=std)  # validate
+
+    def apply(self, x, params):
+        return ops.normalize(x, self.mean, self.std, dtype=self.dtype, layout=self.layout)
+
+
+class RandomFlip(Transform):
+    """Mirror left-right with probability ``p`` (a view)."""
+
+    def __init__(self, p=0.5):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        self.p = p
+
+    def sample_params(self, rng, meta):
+        return FlipParams(bool(rng.random() < self.p))
+
+    def apply(self, x, params):
+        return ops.flip_left_right(x) if params.flip else x
