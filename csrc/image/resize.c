@@ -3,9 +3,20 @@
  * output, written straight into the caller's buffer.
  *
  * One pass per output row: the vertical taps of the source rows are blended into a
- * float row (contiguous, vectorised), then each output pixel takes its horizontal taps
- * from that row as 4-float vectors (R, G, B, next), normalizes, and is stored. Per-thread
- * scratch (coefficients, the float row) is reused between calls.
+ * float row (contiguous, vectorised), then the horizontal taps, normalize and store.
+ * The horizontal pass is picked by CPU and layout:
+ *  - AVX-512F (either layout): the vertical pass also splits the row into R, G, B planes;
+ *    each block of 16 outputs gathers every tap's source values from a 32- or 64-pixel
+ *    window of the plane with vpermt2ps (tables of index + weight per block and tap);
+ *    HWC output is interleaved from the output planes. Used when every block spans <= 64
+ *    source pixels (downscales up to ~3.5x).
+ *  - CHW with AVX2 + FMA: blocks of 8 outputs; each source pixel of the block's span is
+ *    broadcast per channel and multiplied by a dense column of the 8 outputs' weights.
+ *  - HWC with AVX2 + FMA: two pixels (R, G, B, pad) per 256-bit vector, per-pixel taps.
+ *  - otherwise portable 4-float vectors.
+ * All SIMD paths sum each output's taps in source order with FMA (zero weights add exact
+ * zeros), so they give bit-identical results; the portable path differs by float rounding.
+ * Per-thread scratch (coefficients, tables, rows) is reused between calls.
  */
 #include <math.h>
 #include <pthread.h>
@@ -47,6 +58,11 @@ typedef struct {
     fl_buf rowptr;         /* source row pointers of one output row */
     fl_buf stage;          /* normalized output row, 4 floats per pixel */
     fl_buf pairw;          /* horizontal weights of pixel pairs (AVX2 path) */
+    fl_buf blockw;         /* dense weights of 8-output blocks (AVX2 planar path) */
+    fl_buf blocki;         /* (first source pixel, span) of each 8-output block */
+    fl_buf planes8;        /* three output planes padded to a multiple of 8 */
+    fl_buf perm;           /* per 16-output block and tap: source index, weight (AVX-512) */
+    fl_buf srcplanes;      /* the vertically blended row as three planes (AVX-512) */
 } resize_scratch;
 
 static pthread_key_t scratch_key;
@@ -63,6 +79,11 @@ static void scratch_destroy(void *p)
     fl_buf_free(&s->rowptr);
     fl_buf_free(&s->stage);
     fl_buf_free(&s->pairw);
+    fl_buf_free(&s->blockw);
+    fl_buf_free(&s->blocki);
+    fl_buf_free(&s->planes8);
+    fl_buf_free(&s->perm);
+    fl_buf_free(&s->srcplanes);
     free(s);
 }
 
@@ -304,12 +325,57 @@ static void deinterleave(float *restrict planes, const float *restrict inter, in
 #ifdef FL_X86
 static int cpu_has_avx2_fma(void)
 {
+#ifdef FL_NO_AVX2 /* test builds: exercise the portable passes */
+    return 0;
+#endif
     static int has = -1;
     if (has < 0) {
         __builtin_cpu_init();
         has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
     return has;
+}
+
+/* AVX2 + FMA vertical pass: all n taps of 16 values accumulated in registers (one store
+ * per vector instead of one load + store per tap); uint8 -> float widening from memory. */
+__attribute__((target("avx2,fma"))) static void blend_rows_avx2(float *restrict dst,
+                                                                const uint8_t *const *rows,
+                                                                const float *w, int n, int len)
+{
+    int i = 0;
+    for (; i + 32 <= len; i += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < n; k++) {
+            const uint8_t *r = rows[k] + i;
+            __m256 wk = _mm256_broadcast_ss(w + k);
+            __m128i b0 = _mm_loadl_epi64((const __m128i *)r);
+            __m128i b1 = _mm_loadl_epi64((const __m128i *)(r + 8));
+            __m128i b2 = _mm_loadl_epi64((const __m128i *)(r + 16));
+            __m128i b3 = _mm_loadl_epi64((const __m128i *)(r + 24));
+            a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b0)), wk, a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b1)), wk, a1);
+            a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b2)), wk, a2);
+            a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b3)), wk, a3);
+        }
+        _mm256_storeu_ps(dst + i, a0);
+        _mm256_storeu_ps(dst + i + 8, a1);
+        _mm256_storeu_ps(dst + i + 16, a2);
+        _mm256_storeu_ps(dst + i + 24, a3);
+    }
+    for (; i + 8 <= len; i += 8) {
+        __m256 a0 = _mm256_setzero_ps();
+        for (int k = 0; k < n; k++)
+            a0 = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(rows[k] + i)))),
+                _mm256_broadcast_ss(w + k), a0);
+        _mm256_storeu_ps(dst + i, a0);
+    }
+    for (; i < len; i++) {
+        float a = 0.0f;
+        for (int k = 0; k < n; k++)
+            a = fmaf((float)rows[k][i], w[k], a);
+        dst[i] = a;
+    }
 }
 
 /* Weights of pixel pairs: for pair j and tap k, 8 floats [w(2j, k) x 4, w(2j+1, k) x 4]. */
@@ -379,6 +445,292 @@ __attribute__((target("avx2,fma"))) static void blend_cols_avx2(
         _mm256_storeu_ps(inter + 8 * (size_t)j, _mm256_mul_ps(_mm256_sub_ps(a0, mean), inv));
     }
 #undef FL_PAIR_PTRS
+}
+
+/* Dense weights of blocks of 8 consecutive outputs for the planar path: block b covers
+ * source pixels [bi[b].start, bi[b].start + bi[b].n) and stores, for each of them, the
+ * 8 output weights (zero where a tap does not reach) at bw[(b * smax + j) * 8]. Every
+ * output's taps are summed in source order, as in the other paths. Returns smax (the
+ * largest span) or -1 when out of memory. */
+static int block_weights(fl_buf *wb, fl_buf *ib, const float *wx, const tap_range *tx,
+                         int stride, int out_w, float **bw_out, tap_range **bi_out)
+{
+    int nblocks = (out_w + 7) / 8, smax = 1;
+    tap_range *bi = fl_buf_get(ib, sizeof(tap_range) * (size_t)nblocks);
+    if (bi == NULL)
+        return -1;
+    for (int b = 0; b < nblocks; b++) {
+        int lo = INT32_MAX, hi = 0;
+        for (int x = 8 * b; x < 8 * b + 8 && x < out_w; x++) {
+            lo = tx[x].start < lo ? tx[x].start : lo;
+            hi = tx[x].start + tx[x].n > hi ? tx[x].start + tx[x].n : hi;
+        }
+        bi[b].start = lo;
+        bi[b].n = hi - lo;
+        smax = hi - lo > smax ? hi - lo : smax;
+    }
+    float *bw = fl_buf_get(wb, sizeof(float) * 8 * (size_t)nblocks * (size_t)smax);
+    if (bw == NULL)
+        return -1;
+    memset(bw, 0, sizeof(float) * 8 * (size_t)nblocks * (size_t)smax);
+    for (int x = 0; x < out_w; x++) {
+        int b = x / 8, lane = x % 8;
+        float *d = bw + (size_t)b * smax * 8 + (size_t)(tx[x].start - bi[b].start) * 8 + lane;
+        const float *w = wx + (size_t)x * stride;
+        for (int k = 0; k < tx[x].n; k++)
+            d[8 * k] = w[k];
+    }
+    *bw_out = bw;
+    *bi_out = bi;
+    return smax;
+}
+
+/* AVX2 + FMA horizontal pass straight to planes: 8 outputs of one block per vector, each
+ * source pixel's R, G and B broadcast and multiplied by the block's weight column.
+ * planes: R, G, B at p, p + pstride, p + 2 pstride (pstride a multiple of 8, room for
+ * whole blocks). */
+__attribute__((target("avx2,fma"))) static void blend_cols_planar_avx2(
+    float *restrict planes, size_t pstride, const float *row, int xlo, const float *bw,
+    const tap_range *bi, int smax, int out_w, const float *mean3, const float *inv3)
+{
+    const __m256 mr = _mm256_set1_ps(mean3[0]), mg = _mm256_set1_ps(mean3[1]),
+                 mb = _mm256_set1_ps(mean3[2]);
+    const __m256 ir = _mm256_set1_ps(inv3[0]), ig = _mm256_set1_ps(inv3[1]),
+                 ib = _mm256_set1_ps(inv3[2]);
+    int nblocks = (out_w + 7) / 8;
+    /* two blocks at a time: six independent FMA chains; zero weights past a block's span
+     * leave its sums exact, so every output is summed in source order */
+    for (int b = 0; b < nblocks; b += 2) {
+        int b2 = b + 1 < nblocks ? b + 1 : b;
+        const float *p = row + (size_t)(bi[b].start - xlo) * 3;
+        const float *q = row + (size_t)(bi[b2].start - xlo) * 3;
+        const float *w = bw + (size_t)b * smax * 8, *v = bw + (size_t)b2 * smax * 8;
+        int n = bi[b].n > bi[b2].n ? bi[b].n : bi[b2].n;
+        __m256 r0 = _mm256_setzero_ps(), g0 = r0, b0 = r0, r1 = r0, g1 = r0, b1 = r0;
+        for (int j = 0; j < n; j++) {
+            __m256 w0 = _mm256_load_ps(w + 8 * j), w1 = _mm256_load_ps(v + 8 * j);
+            r0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 3 * j), w0, r0);
+            g0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 3 * j + 1), w0, g0);
+            b0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 3 * j + 2), w0, b0);
+            r1 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 3 * j), w1, r1);
+            g1 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 3 * j + 1), w1, g1);
+            b1 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 3 * j + 2), w1, b1);
+        }
+        float *o = planes + 8 * (size_t)b;
+        _mm256_store_ps(o, _mm256_mul_ps(_mm256_sub_ps(r0, mr), ir));
+        _mm256_store_ps(o + pstride, _mm256_mul_ps(_mm256_sub_ps(g0, mg), ig));
+        _mm256_store_ps(o + 2 * pstride, _mm256_mul_ps(_mm256_sub_ps(b0, mb), ib));
+        if (b2 != b) {
+            o += 8;
+            _mm256_store_ps(o, _mm256_mul_ps(_mm256_sub_ps(r1, mr), ir));
+            _mm256_store_ps(o + pstride, _mm256_mul_ps(_mm256_sub_ps(g1, mg), ig));
+            _mm256_store_ps(o + 2 * pstride, _mm256_mul_ps(_mm256_sub_ps(b1, mb), ib));
+        }
+    }
+}
+#endif
+
+#if defined(FL_X86) && !defined(FL_NO_AVX512)
+#define FL_HAVE_AVX512 1
+static int cpu_has_avx512(void)
+{
+    static int has = -1;
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx512f") && cpu_has_avx2_fma();
+    }
+    return has;
+}
+
+/* Tables of the AVX-512 horizontal pass. Block b of 16 outputs reads the 32 (or, for a
+ * "wide" block, 64) source pixels from its base (two or four registers); for tap k, lane l
+ * takes window[idx] times weight (zero past an output's taps). Layout per block: base and
+ * wide flag (padded to 16 ints), then per tap 16 int32 indices and 16 float weights.
+ * Returns 0 when some block spans more than 64 pixels (the caller uses another path), -1
+ * when out of memory, 1 on success. */
+static int perm_tables(fl_buf *b, const float *wx, const tap_range *tx, int stride, int nt,
+                       int out_w, int xlo, int32_t **tab_out)
+{
+    int nblocks = (out_w + 15) / 16;
+    size_t per = 16 + 32 * (size_t)nt;
+    int32_t *tab = fl_buf_get(b, sizeof(int32_t) * per * (size_t)nblocks);
+    if (tab == NULL)
+        return -1;
+    for (int bk = 0; bk < nblocks; bk++) {
+        int32_t *t = tab + per * (size_t)bk;
+        int lo = INT32_MAX, hi = 0;
+        for (int x = 16 * bk; x < 16 * bk + 16 && x < out_w; x++) {
+            lo = tx[x].start < lo ? tx[x].start : lo;
+            hi = tx[x].start + tx[x].n > hi ? tx[x].start + tx[x].n : hi;
+        }
+        if (hi - lo > 64)
+            return 0;
+        memset(t, 0, sizeof(int32_t) * per);
+        t[0] = lo - xlo;
+        t[1] = hi - lo > 32;
+        for (int l = 0; l < 16; l++) {
+            int x = 16 * bk + l;
+            if (x >= out_w)
+                break;
+            for (int k = 0; k < tx[x].n; k++) {
+                float w = wx[(size_t)x * stride + k];
+                t[16 + 32 * k + l] = tx[x].start + k - lo;
+                memcpy(&t[16 + 32 * k + 16 + l], &w, sizeof w);
+            }
+        }
+    }
+    *tab_out = tab;
+    return 1;
+}
+
+/* AVX-512 vertical pass fused with the deinterleave: n taps of 16 RGB pixels accumulated
+ * in registers (same per-value FMA order as blend_rows_avx2), then split into the R, G, B
+ * source planes (pstride apart). npx pixels. */
+__attribute__((target("avx512f"))) static void blend_rows_planar_avx512(
+    float *restrict planes, size_t pstride, const uint8_t *const *rows, const float *w, int n,
+    int npx)
+{
+    float *pr = planes, *pg = planes + pstride, *pb = planes + 2 * pstride;
+    const __m512i r1 = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 0, 0, 0, 0, 0);
+    const __m512i r2 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 20, 23, 26, 29);
+    const __m512i g1 = _mm512_setr_epi32(1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0);
+    const __m512i g2 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 18, 21, 24, 27, 30);
+    const __m512i b1 = _mm512_setr_epi32(2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 0, 0, 0, 0, 0);
+    const __m512i b2 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19, 22, 25, 28, 31);
+    int i = 0;
+    for (; i + 16 <= npx; i += 16) {
+        __m512 a = _mm512_setzero_ps(), b = a, c = a;
+        for (int k = 0; k < n; k++) {
+            const uint8_t *r = rows[k] + 3 * i;
+            __m512 wk = _mm512_set1_ps(w[k]);
+            a = _mm512_fmadd_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)r))),
+                wk, a);
+            b = _mm512_fmadd_ps(
+                _mm512_cvtepi32_ps(
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 16)))),
+                wk, b);
+            c = _mm512_fmadd_ps(
+                _mm512_cvtepi32_ps(
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 32)))),
+                wk, c);
+        }
+        _mm512_storeu_ps(pr + i, _mm512_permutex2var_ps(_mm512_permutex2var_ps(a, r1, b), r2, c));
+        _mm512_storeu_ps(pg + i, _mm512_permutex2var_ps(_mm512_permutex2var_ps(a, g1, b), g2, c));
+        _mm512_storeu_ps(pb + i, _mm512_permutex2var_ps(_mm512_permutex2var_ps(a, b1, b), b2, c));
+    }
+    for (; i < npx; i++) {
+        float vr = 0.0f, vg = 0.0f, vb = 0.0f;
+        for (int k = 0; k < n; k++) {
+            const uint8_t *r = rows[k] + 3 * i;
+            vr = fmaf((float)r[0], w[k], vr);
+            vg = fmaf((float)r[1], w[k], vg);
+            vb = fmaf((float)r[2], w[k], vb);
+        }
+        pr[i] = vr;
+        pg[i] = vg;
+        pb[i] = vb;
+    }
+}
+
+/* Three planes (pstride apart) -> 4 floats per pixel (R, G, B, 0), the HWC staging
+ * format of store_row. n pixels. */
+__attribute__((target("avx512f"))) static void interleave_rgb0_avx512(
+    float *restrict stage, const float *restrict planes, size_t pstride, int n)
+{
+    const float *pr = planes, *pg = planes + pstride, *pb = planes + 2 * pstride;
+    const __m512 z = _mm512_setzero_ps();
+    int x = 0;
+    for (; x + 16 <= n; x += 16) {
+        __m512 r = _mm512_loadu_ps(pr + x), g = _mm512_loadu_ps(pg + x),
+               b = _mm512_loadu_ps(pb + x);
+        __m512 t0 = _mm512_unpacklo_ps(r, g), t1 = _mm512_unpackhi_ps(r, g);
+        __m512 t2 = _mm512_unpacklo_ps(b, z), t3 = _mm512_unpackhi_ps(b, z);
+        /* per 128-bit lane j: u0 = pixel 4j, u1 = 4j + 1, u2 = 4j + 2, u3 = 4j + 3 */
+        __m512 u0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        __m512 u1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        __m512 u2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+        __m512 u3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+        __m512 v0 = _mm512_shuffle_f32x4(u0, u1, 0x44); /* pixels 0, 4, 1, 5 */
+        __m512 v1 = _mm512_shuffle_f32x4(u2, u3, 0x44); /* 2, 6, 3, 7 */
+        __m512 v2 = _mm512_shuffle_f32x4(u0, u1, 0xEE); /* 8, 12, 9, 13 */
+        __m512 v3 = _mm512_shuffle_f32x4(u2, u3, 0xEE); /* 10, 14, 11, 15 */
+        float *o = stage + 4 * (size_t)x;
+        _mm512_storeu_ps(o, _mm512_shuffle_f32x4(v0, v1, 0x88));      /* 0, 1, 2, 3 */
+        _mm512_storeu_ps(o + 16, _mm512_shuffle_f32x4(v0, v1, 0xDD)); /* 4 .. 7 */
+        _mm512_storeu_ps(o + 32, _mm512_shuffle_f32x4(v2, v3, 0x88)); /* 8 .. 11 */
+        _mm512_storeu_ps(o + 48, _mm512_shuffle_f32x4(v2, v3, 0xDD)); /* 12 .. 15 */
+    }
+    for (; x < n; x++) {
+        stage[4 * x] = pr[x];
+        stage[4 * x + 1] = pg[x];
+        stage[4 * x + 2] = pb[x];
+        stage[4 * x + 3] = 0.0f;
+    }
+}
+
+/* AVX-512 horizontal pass from source planes: per block of 16 outputs, each tap gathers
+ * its 16 source values from a 32-pixel window with one two-register permute per channel
+ * (wide blocks: two permutes over a 64-pixel window and a blend on index bit 5).
+ * Taps are summed in source order (same sums as the AVX2 paths). Writes output planes
+ * (ostride apart, room for whole blocks). */
+__attribute__((target("avx512f"))) static void blend_cols_avx512(
+    float *restrict planes, size_t ostride, const float *src, size_t sstride,
+    const int32_t *tab, int nt, int out_w, const float *mean3, const float *inv3)
+{
+    const __m512 mr = _mm512_set1_ps(mean3[0]), mg = _mm512_set1_ps(mean3[1]),
+                 mb = _mm512_set1_ps(mean3[2]);
+    const __m512 ir = _mm512_set1_ps(inv3[0]), ig = _mm512_set1_ps(inv3[1]),
+                 ib = _mm512_set1_ps(inv3[2]);
+    int nblocks = (out_w + 15) / 16;
+    size_t per = 16 + 32 * (size_t)nt;
+    for (int bk = 0; bk < nblocks; bk++) {
+        const int32_t *t = tab + per * (size_t)bk;
+        const float *pr = src + t[0], *pg = pr + sstride, *pb = pg + sstride;
+        float *o = planes + 16 * (size_t)bk;
+        if (t[1]) {
+            __m512 r0 = _mm512_loadu_ps(pr), r1 = _mm512_loadu_ps(pr + 16);
+            __m512 r2 = _mm512_loadu_ps(pr + 32), r3 = _mm512_loadu_ps(pr + 48);
+            __m512 g0 = _mm512_loadu_ps(pg), g1 = _mm512_loadu_ps(pg + 16);
+            __m512 g2 = _mm512_loadu_ps(pg + 32), g3 = _mm512_loadu_ps(pg + 48);
+            __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+            __m512 b2 = _mm512_loadu_ps(pb + 32), b3 = _mm512_loadu_ps(pb + 48);
+            const __m512i hi = _mm512_set1_epi32(32);
+            __m512 ar = _mm512_setzero_ps(), ag = ar, ab = ar;
+            for (int k = 0; k < nt; k++) {
+                __m512i idx = _mm512_loadu_si512(t + 16 + 32 * k);
+                __m512 w = _mm512_loadu_ps((const float *)(t + 32 + 32 * k));
+                __mmask16 m = _mm512_test_epi32_mask(idx, hi);
+                __m512 vr = _mm512_mask_blend_ps(m, _mm512_permutex2var_ps(r0, idx, r1),
+                                                 _mm512_permutex2var_ps(r2, idx, r3));
+                __m512 vg = _mm512_mask_blend_ps(m, _mm512_permutex2var_ps(g0, idx, g1),
+                                                 _mm512_permutex2var_ps(g2, idx, g3));
+                __m512 vb = _mm512_mask_blend_ps(m, _mm512_permutex2var_ps(b0, idx, b1),
+                                                 _mm512_permutex2var_ps(b2, idx, b3));
+                ar = _mm512_fmadd_ps(vr, w, ar);
+                ag = _mm512_fmadd_ps(vg, w, ag);
+                ab = _mm512_fmadd_ps(vb, w, ab);
+            }
+            _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_sub_ps(ar, mr), ir));
+            _mm512_storeu_ps(o + ostride, _mm512_mul_ps(_mm512_sub_ps(ag, mg), ig));
+            _mm512_storeu_ps(o + 2 * ostride, _mm512_mul_ps(_mm512_sub_ps(ab, mb), ib));
+            continue;
+        }
+        __m512 r0 = _mm512_loadu_ps(pr), r1 = _mm512_loadu_ps(pr + 16);
+        __m512 g0 = _mm512_loadu_ps(pg), g1 = _mm512_loadu_ps(pg + 16);
+        __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+        __m512 ar = _mm512_setzero_ps(), ag = ar, ab = ar;
+        for (int k = 0; k < nt; k++) {
+            __m512i idx = _mm512_loadu_si512(t + 16 + 32 * k);
+            __m512 w = _mm512_loadu_ps((const float *)(t + 32 + 32 * k));
+            ar = _mm512_fmadd_ps(_mm512_permutex2var_ps(r0, idx, r1), w, ar);
+            ag = _mm512_fmadd_ps(_mm512_permutex2var_ps(g0, idx, g1), w, ag);
+            ab = _mm512_fmadd_ps(_mm512_permutex2var_ps(b0, idx, b1), w, ab);
+        }
+        _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_sub_ps(ar, mr), ir));
+        _mm512_storeu_ps(o + ostride, _mm512_mul_ps(_mm512_sub_ps(ag, mg), ig));
+        _mm512_storeu_ps(o + 2 * ostride, _mm512_mul_ps(_mm512_sub_ps(ab, mb), ib));
+    }
 }
 #endif
 
@@ -470,9 +822,9 @@ static void to_u8_row(uint8_t *dst, const float *src, int n)
 }
 
 /* Store one staged row as output row y. HWC: stage has 4 floats per pixel (lane 3 = 0);
- * CHW: three planes of out_w (+4) floats. tmp: scratch of >= 8 * out_w bytes. */
-static void store_row(const float *restrict stage, void *restrict tmp, const fl_resize_spec *s,
-                      void *out, int y)
+ * CHW: three planes of out_w floats, pstride apart. tmp: scratch of >= 8 * out_w bytes. */
+static void store_row(const float *restrict stage, size_t pstride, void *restrict tmp,
+                      const fl_resize_spec *s, void *out, int y)
 {
     const int W = s->out_w, H = s->out_h, C = s->out_c;
     if (s->layout == FL_HWC) {
@@ -515,7 +867,7 @@ static void store_row(const float *restrict stage, void *restrict tmp, const fl_
         size_t esz = s->dtype == FL_F32 ? 4 : (s->dtype == FL_F16 ? 2 : 1);
         for (int c = 0; c < C; c++) {
             char *o = (char *)out + (c * plane + base) * esz;
-            const float *src = stage + (size_t)c * (W + 4);
+            const float *src = stage + (size_t)c * pstride;
             if (c == 3)
                 memset(o, 0, esz * (size_t)W);
             else if (s->dtype == FL_F32)
@@ -581,8 +933,53 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
     void *tmp = stage + 7 * W + 24;
     int planar = s->layout == FL_CHW;
     const float *pw = NULL;
+    size_t pstride = W + 4;
 #ifdef FL_X86
-    if (cpu_has_avx2_fma()) {
+    const int avx2 = cpu_has_avx2_fma();
+    float *bw = NULL, *planes8 = NULL;
+    tap_range *bi = NULL;
+    int smax = 0;
+#ifdef FL_HAVE_AVX512
+    int32_t *tab = NULL;
+    float *srcp = NULL;
+    size_t sstride = 0;
+    if (cpu_has_avx512()) { /* both layouts: HWC is interleaved from the planes */
+        int st = perm_tables(&sc->perm, wx, tx, nx, used_x, s->out_w, xlo, &tab);
+        if (st == 1) {
+            sstride = ((size_t)(xhi - xlo) + 64 + 15) / 16 * 16; /* 64-pixel window reads */
+            pstride = (W + 15) / 16 * 16 + 16;
+            srcp = fl_buf_get(&sc->srcplanes, sizeof(float) * 3 * sstride);
+            planes8 = fl_buf_get(&sc->planes8, sizeof(float) * 3 * pstride);
+            if (srcp != NULL)
+                memset(srcp, 0, sizeof(float) * 3 * sstride);
+        }
+        if (st < 0 || (st == 1 && (srcp == NULL || planes8 == NULL))) {
+            fl_image_set_error("resize: out of memory");
+            return FL_ERR_NOMEM;
+        }
+    }
+    if (tab != NULL) {
+        /* AVX-512 path: tables ready */
+    } else
+#endif
+    if (planar && cpu_has_avx2_fma()) {
+        smax = block_weights(&sc->blockw, &sc->blocki, wx, tx, nx, s->out_w, &bw, &bi);
+        pstride = (W + 7) / 8 * 8 + 8;
+        planes8 = fl_buf_get(&sc->planes8, sizeof(float) * 3 * pstride);
+        if (smax < 0 || planes8 == NULL) {
+            fl_image_set_error("resize: out of memory");
+            return FL_ERR_NOMEM;
+        }
+        /* the row is read up to a block's span (smax pixels) past its first pixel */
+        if ((size_t)smax * 3 + 8 > pad) {
+            pad = (size_t)smax * 3 + 8;
+            row = fl_buf_get(&sc->row, sizeof(float) * ((size_t)len + pad));
+            if (row == NULL) {
+                fl_image_set_error("resize: out of memory");
+                return FL_ERR_NOMEM;
+            }
+        }
+    } else if (cpu_has_avx2_fma()) {
         pw = pair_weights(&sc->pairw, wx, nx, used_x, s->out_w);
         if (pw == NULL) {
             fl_image_set_error("resize: out of memory");
@@ -602,8 +999,33 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
         int n = ty[y].n;
         for (int k = 0; k < n; k++)
             rows[k] = src + (ptrdiff_t)(ty[y].start + k) * src_stride + (ptrdiff_t)xlo * 3;
-        blend_rows(row, rows, wy + (size_t)y * ny, n, len);
+#ifdef FL_HAVE_AVX512
+        if (tab != NULL) {
+            blend_rows_planar_avx512(srcp, sstride, rows, wy + (size_t)y * ny, n, xhi - xlo);
+            blend_cols_avx512(planes8, pstride, srcp, sstride, tab, used_x, s->out_w, s->mean,
+                              s->inv_std);
+            if (planar) {
+                store_row(planes8, pstride, tmp, s, out, y);
+            } else {
+                interleave_rgb0_avx512(stage, planes8, pstride, s->out_w);
+                store_row(stage, pstride, tmp, s, out, y);
+            }
+            continue;
+        }
+#endif
 #ifdef FL_X86
+        if (avx2)
+            blend_rows_avx2(row, rows, wy + (size_t)y * ny, n, len);
+        else
+#endif
+            blend_rows(row, rows, wy + (size_t)y * ny, n, len);
+#ifdef FL_X86
+        if (bw != NULL) {
+            blend_cols_planar_avx2(planes8, pstride, row, xlo, bw, bi, smax, s->out_w, s->mean,
+                                   s->inv_std);
+            store_row(planes8, pstride, tmp, s, out, y);
+            continue;
+        }
         if (pw != NULL) {
             blend_cols_avx2(stage, row, xlo, pw, tx, used_x, s->out_w, s->mean, s->inv_std);
             if (planar)
@@ -612,7 +1034,7 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
 #endif
             blend_cols(planar ? planes : stage, row, xlo, wx, tx, nx, used_x, s->out_w, mean,
                        inv_std, planar);
-        store_row(planar ? planes : stage, tmp, s, out, y);
+        store_row(planar ? planes : stage, pstride, tmp, s, out, y);
     }
     return FL_OK;
 }
