@@ -56,3 +56,15 @@ def warmup():
     resample(x, 16000, 15000, antialias=False)
     nonsilent_region(x)
     stack_frames(log_mel(x, dither=1e-5, rng=0))
+
+    import io
+
+    import soundfile
+
+    from fastload.audio.codec import decode
+
+    for channels in (1, 2):  # the numba FLAC kernel, read-only and writable input
+        f = io.BytesIO()
+        soundfile.write(f, np.stack([x] * channels, 1), 16000, format="FLAC", subtype="PCM_16")
+        decode(f.getvalue())
+        decode(np.frombuffer(f.getvalue(), np.uint8).copy(), mono=True)

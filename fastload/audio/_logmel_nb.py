@@ -11,7 +11,7 @@ import numpy as np
 
 from fastload._jit import kernel
 
-__all__ = ["LANES", "logmel_kernel", "normalize_rows"]
+__all__ = ["LANES", "logmel_kernel", "normalize_cols", "normalize_rows"]
 
 #: Default frames per block for long signals (see ``features.py``).
 LANES = 128
@@ -78,6 +78,7 @@ def logmel_kernel(
     mel_hi,
     log_floor,
     normalize,
+    time_major,
     lanes,
     ypad_buf,
     re_buf,
@@ -114,6 +115,9 @@ def logmel_kernel(
     log_floor : float
     normalize : bool
         Per-row (x - mean) / std over time, population std; rows with std == 0 become 0.
+    time_major : bool
+        ``out`` is (frames, n_mels) instead of (n_mels, frames); the values are
+        identical bit for bit (same operations, only the store differs).
     lanes : int
         Frames per block (the vector dimension); any value >= 1, results do not depend
         on it. Larger blocks amortise loop overhead (128 is fastest on long signals).
@@ -121,13 +125,13 @@ def logmel_kernel(
         Scratch for the padded, pre-emphasised signal.
     re_buf, im_buf : float32 (n_fft // 2, lanes); pw_buf : float32 (n_fft // 2 + 1, lanes)
         FFT and power scratch, C-contiguous.
-    out : float32 (n_mels, frames), frames = n // hop + 1
+    out : float32 (n_mels, frames), frames = n // hop + 1 (or (frames, n_mels))
     """
     n = x.shape[0]
     half = n_fft // 2
     nbins = half + 1
-    n_mels = out.shape[0]
-    frames = out.shape[1]
+    n_mels = out.shape[1] if time_major else out.shape[0]
+    frames = out.shape[0] if time_major else out.shape[1]
     pad = n_fft // 2
     # 1. dither + pre-emphasis (clamp border: y[0] = (1 - preemph) * x[0]) straight into
     #    the reflect-padded buffer; a zero tail lets the last block read `lanes` frames.
@@ -138,16 +142,20 @@ def logmel_kernel(
         ypad[i] = 0.0
     pe = np.float32(preemph)
     mid = ypad[pad : pad + n]
+    # one forward pass; `prev` carries the dithered previous sample (same operations as
+    # dithering first and pre-emphasising after, so the same values bit for bit)
     if dither != 0.0:
         dt = np.float32(dither)
-        for i in range(n):
-            mid[i] = x[i] + dt * noise_table[noise_bits[i]]
+        prev = x[0] + dt * noise_table[noise_bits[0]]
+        mid[0] = prev - pe * prev
+        for i in range(1, n):
+            d = x[i] + dt * noise_table[noise_bits[i]]
+            mid[i] = d - pe * prev
+            prev = d
     else:
-        for i in range(n):
-            mid[i] = x[i]
-    for i in range(n - 1, 0, -1):
-        mid[i] = mid[i] - pe * mid[i - 1]
-    mid[0] = mid[0] - pe * mid[0]
+        mid[0] = x[0] - pe * x[0]
+        for i in range(1, n):
+            mid[i] = x[i] - pe * x[i - 1]
     for i in range(pad):
         ypad[i] = mid[_reflect(i - pad, n)]
         ypad[pad + n + i] = mid[_reflect(n + i, n)]
@@ -242,30 +250,76 @@ def logmel_kernel(
                 v = acc[l]
                 acc[l] = v if v > floor else floor
             _log_lanes(acc, acc_bits, mant, mant_bits, logv)
-            for l in range(nl):
-                out[m, t0 + l] = logv[l]
-    # 3. per-row normalisation
+            if time_major:
+                for l in range(nl):
+                    out[t0 + l, m] = logv[l]
+            else:
+                for l in range(nl):
+                    out[m, t0 + l] = logv[l]
+    # 3. per-feature normalisation
     if normalize:
-        normalize_rows(out)
+        if time_major:
+            normalize_cols(out)
+        else:
+            normalize_rows(out)
 
 
-@kernel(fastmath={"reassoc", "contract"})
+# The two normalisations below give bit-identical results on transposed data: every
+# feature's sums run over time in order (float64, no reassociation), the independent
+# features give the instruction-level parallelism, and the final scaling is the same
+# float32 ``(x - mean) * inv``.
+@kernel
 def normalize_rows(out):
-    """Each row to ``(x - mean) / std`` (population std, float64 sums); std == 0 -> 0."""
+    """Each row of (n_mels, frames) to ``(x - mean) / std`` (population std, float64
+    sums over time in order); std == 0 -> 0."""
+    F = out.shape[0]
     frames = out.shape[1]
-    for m in range(out.shape[0]):
-        row = out[m]
-        s1 = 0.0
-        for t in range(frames):
-            s1 += row[t]
-        mean = s1 / frames
-        s2 = 0.0
-        for t in range(frames):
-            d = row[t] - mean
-            s2 += d * d
-        std = np.sqrt(s2 / frames)
+    s1 = np.zeros(F)
+    s2 = np.zeros(F)
+    for t in range(frames):
+        for m in range(F):
+            s1[m] += out[m, t]
+    for m in range(F):
+        s1[m] = s1[m] / frames
+    for t in range(frames):
+        for m in range(F):
+            d = out[m, t] - s1[m]
+            s2[m] += d * d
+    for m in range(F):
+        std = np.sqrt(s2[m] / frames)
         inv = 1.0 / std if std > 0.0 else 0.0
-        fm = np.float32(mean)
+        fm = np.float32(s1[m])
         fi = np.float32(inv)
+        row = out[m]
         for t in range(frames):
             row[t] = (row[t] - fm) * fi
+
+
+@kernel
+def normalize_cols(out):
+    """:func:`normalize_rows` for time-major (frames, n_mels) features."""
+    frames = out.shape[0]
+    F = out.shape[1]
+    s1 = np.zeros(F)
+    s2 = np.zeros(F)
+    for t in range(frames):
+        r = out[t]
+        for m in range(F):
+            s1[m] += r[m]
+    for m in range(F):
+        s1[m] = s1[m] / frames
+    for t in range(frames):
+        r = out[t]
+        for m in range(F):
+            d = r[m] - s1[m]
+            s2[m] += d * d
+    fm = np.empty(F, dtype=np.float32)
+    fi = np.empty(F, dtype=np.float32)
+    for m in range(F):
+        std = np.sqrt(s2[m] / frames)
+        fi[m] = np.float32(1.0 / std if std > 0.0 else 0.0)
+        fm[m] = np.float32(s1[m])
+    for t in range(frames):
+        r = out[t]
+        for m in range(F):
+            r[m] = (r[m] - fm[m]) * fi[m]

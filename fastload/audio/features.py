@@ -248,6 +248,7 @@ def log_mel(
     log_floor=1e-20,
     normalize="per_feature",
     out=None,
+    time_major=False,
 ):
     """Log-mel spectrogram (the MLPerf RNN-T / DALI feature), one fused GIL-free kernel.
 
@@ -275,12 +276,16 @@ def log_mel(
         ``ln(max(power, log_floor))``.
     normalize : {"per_feature", None}
     out : ndarray, shape (n_mels, n // hop_length + 1), float32, optional
-        Written in place and returned.
+        Written in place and returned (shape (n // hop_length + 1, n_mels) when
+        ``time_major``); C-contiguous.
+    time_major : bool
+        Return (frames, n_mels) instead: the same values bit for bit, transposed (the
+        layout the RNN-T pipeline stacks without a copy).
 
     Returns
     -------
-    ndarray, shape (n_mels, n // hop_length + 1), float32
-        Natural-log mel power, normalised per row when asked.
+    ndarray, shape (n_mels, n // hop_length + 1) or (n // hop_length + 1, n_mels), float32
+        Natural-log mel power, normalised per mel bin over time when asked.
     """
     x = np.asarray(x)
     if x.ndim != 1:
@@ -304,12 +309,33 @@ def log_mel(
         raise ValueError("log_mel: the signal holds NaN or infinite samples")
     plan = _plan(int(sample_rate), int(n_fft), int(win_length), int(n_mels), window, mel_scale)
     frames = log_mel_frames(x.shape[0], hop_length)
+    shape = (frames, n_mels) if time_major else (n_mels, frames)
     if out is None:
-        out = np.empty((n_mels, frames), dtype=np.float32)
-    elif out.shape != (n_mels, frames) or out.dtype != np.float32 or not out.flags.c_contiguous:
-        raise ValueError(
-            f"out must be C-contiguous float32 {(n_mels, frames)}, got {out.dtype} {out.shape}"
-        )
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous float32 {shape}, got {out.dtype} {out.shape}")
+    return _compute(
+        x,
+        plan,
+        int(n_fft),
+        int(hop_length),
+        dither,
+        rng,
+        preemphasis,
+        log_floor,
+        normalize == "per_feature",
+        time_major,
+        out,
+    )
+
+
+def _compute(
+    x, plan, n_fft, hop_length, dither, rng, preemphasis, log_floor, normalize, time_major, out
+):
+    """The kernel call behind :func:`log_mel`, for callers that already validated
+    ``x`` (C-contiguous finite float32, n >= 1) and ``out`` (C-contiguous float32 of the
+    right shape); used per sample by ``fastload.pipelines.rnnt``."""
+    frames = out.shape[0] if time_major else out.shape[1]
     bits = _noise_bits(x.shape[0], rng) if dither else _EMPTY_BITS
     lanes = _lanes(frames)
     ypad, re, im, pw = _scratch(n_fft, lanes, x.shape[0] + 2 * n_fft + lanes * hop_length)
@@ -332,7 +358,8 @@ def log_mel(
         plan.mel_lo,
         plan.mel_hi,
         float(log_floor),
-        normalize == "per_feature",
+        bool(normalize),
+        bool(time_major),
         lanes,
         ypad,
         re,

@@ -30,7 +30,9 @@ SpecAugment masks.
    subsample=1)`` (features (T, 80)) and call ``fastload.audio.spec_augment_batch`` then
    ``fastload.audio.stack_frames_batch`` on the collated batch, as the reference does on
    the GPU;
-6. frame stacking 3, subsampling 3 -> 240 features.
+6. frame stacking 3, subsampling 3 -> 240 features. With stack == subsample, stacking
+   is a reshape of time-major features, so steps 4-6 write straight into the final
+   (T', 240) array (bit for bit what ``log_mel`` + ``SpecAugment`` + ``stack_frames`` give).
 
 ``max_duration`` (train): the reference drops utterances whose original duration
 exceeds 16.7 s once, when the sample list is built. fastload applies it at dataset
@@ -52,8 +54,8 @@ import threading
 import numpy as np
 
 from fastload._rng import as_generator
-from fastload.audio.codec import decode
-from fastload.audio.features import log_mel
+from fastload.audio.codec import DEFAULT_MAX_SAMPLES, decode
+from fastload.audio.features import _compute, _plan, log_mel
 from fastload.audio.resampling import resample, resampled_length
 from fastload.audio.transforms import SpecAugment, nonsilent_region, stack_frames
 from fastload.errors import DecodeError, LimitError
@@ -202,21 +204,79 @@ class RnntTransform:
             target *= float(speed)
         if target != rate:
             m = resampled_length(x.shape[0], rate, target)
+            if m > DEFAULT_MAX_SAMPLES:
+                raise LimitError(
+                    f"{name}: resampling to {target:g} Hz would give {m} samples, "
+                    f"above the limit of {DEFAULT_MAX_SAMPLES}"
+                )
             out = _buffer("resample", m)[:m]
             x = resample(x, rate, target, antialias=self.antialias, out=out)
         if self.trim_silence:
             b, n = nonsilent_region(x, cutoff_db=self.cutoff_db)
             if n > 0:
                 x = x[b : b + n]
-        feats = log_mel(x, dither=self.dither, rng=rng, normalize="per_feature", **self.mel)
-        if self.train and self.spec_augment is not None:
-            SpecAugment.apply_inplace(feats, self.spec_augment.sample_params(rng, feats))
-        stacked = stack_frames(feats, stack=self.stack, subsample=self.subsample)
+        stacked = self._features(x, rng)
         out = {k: v for k, v in sample.items() if k != self.audio_key or self.keep_audio}
         out.pop("features_length", None)
         out["features"] = stacked
         out["features_length"] = int(stacked.shape[0])
         return out
+
+    def _features(self, x, rng):
+        """log-mel -> SpecAugment -> stacking of the trimmed signal x (float32, finite).
+
+        With ``stack == subsample`` (the reference's 3 / 3) stacking is a reshape of
+        time-major features: ``out[u, s * F + f] = feats[u * stack + s, f]`` is the flat
+        (T, F) array followed by zero frames. log-mel therefore writes time-major straight
+        into the final (ceil(T / stack), F * stack) array (same values bit for bit as
+        ``log_mel`` + ``stack_frames``), and the masks are zeroed in place there.
+        """
+        mel = self.mel
+        hop = mel["hop_length"]
+        F = mel["n_mels"]
+        T = x.shape[0] // hop + 1
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.stack != self.subsample:
+            feats = log_mel(x, dither=self.dither, rng=rng, normalize="per_feature", **mel)
+            if self.train and self.spec_augment is not None:
+                SpecAugment.apply_inplace(feats, self.spec_augment.sample_params(rng, feats))
+            return stack_frames(feats, stack=self.stack, subsample=self.subsample)
+        if not getattr(self, "_mel_checked", False):
+            # log_mel validates the parameters (the fused path below calls the kernel
+            # directly): once, on a tiny signal
+            log_mel(np.zeros(2 * hop + 1, np.float32), **mel)
+            self._mel_checked = True
+        k = self.stack
+        rows = -(-T // k)
+        stacked = np.empty((rows, F * k), dtype=np.float32)
+        flat = stacked.reshape(-1)
+        flat[T * F :] = 0.0
+        feats = flat[: T * F].reshape(T, F)
+        plan = _plan(
+            int(mel["sample_rate"]),
+            int(mel["n_fft"]),
+            int(mel["win_length"]),
+            int(F),
+            mel["window"],
+            "slaney",
+        )
+        _compute(
+            x,
+            plan,
+            int(mel["n_fft"]),
+            int(hop),
+            self.dither,
+            rng,
+            mel["preemphasis"],
+            1e-20,
+            True,
+            True,
+            feats,
+        )
+        if self.train and self.spec_augment is not None:
+            view = feats.T  # (F, T)
+            SpecAugment.apply_inplace(view, self.spec_augment.draw(rng, F, T))
+        return stacked
 
 
 def rnnt_train(*, preset="reference", max_duration=16.7, **options):
