@@ -1,0 +1,339 @@
+"""Loader overhead, thread scaling, memory, and torch DataLoader side by side.
+
+Same data (in-memory arrays), same GIL-free ~1 ms/sample numba transform
+(:class:`fastload.testing.loader.BusyTransform`), same thread count, measured in one run;
+medians of repeats. Run pinned for the 1-thread figures::
+
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare_loader.py --threads 1
+    OMP_NUM_THREADS=1 python benchmarks/compare_loader.py --threads 2     # scaling
+
+(or ``fastload bench loader [--threads N] [--quick]``).
+
+Rows (``run()`` returns them as dicts: name, items_per_s, ratio, notes):
+
+* ``tight loop``: ``transform(dataset[i], sample_rng(seed, 0, i), out=...)`` split over
+  ``threads`` plain threads (the ceiling); ratio 1.
+* ``fastload Loader``: one epoch through the Loader (batch 32, prefetch 2), ratio vs tight
+  loop (goal >= 0.90).
+* ``fastload Loader, 1 thread`` (when threads > 1): ratio = scaling (goal >= 1.8x at 2).
+* ``Loader, resnet50_train`` (not quick): the same ratio with the real ResNet-50 training
+  transform on JPEG shards.
+* ``Loader workers='process'`` (threads > 1, not quick): a pure-Python (GIL-bound)
+  transform, process workers vs thread workers.
+* ``torch DataLoader``: map-style Dataset with the same transform, batch 32, default
+  collate, ``num_workers=0`` (interleaved with the above) and ``num_workers=threads``
+  (processes, not quick); ratio = fastload Loader / peer.
+* ``peak RSS``: extra resident memory during a Loader epoch over the dataset-open baseline
+  (goal: within prefetch x batch bytes + 100 MB), ImageNet-sized float32 samples.
+
+Wall-clock ratios are medians of per-repeat ratios of interleaved runs; on a machine shared
+with other jobs also look at the CPU-time ratio in the notes, which contention barely
+moves.
+"""
+
+import statistics
+import threading
+import time
+
+import numpy as np
+
+from fastload._rng import sample_rng
+from fastload.loader import Loader
+from fastload.testing.loader import ArrayDataset, BusyTransform, PythonBusyTransform
+
+__all__ = ["run"]
+
+BATCH = 32
+SIZE = 1024
+
+
+def _median(fn, repeats):
+    return statistics.median(fn() for _ in range(repeats))
+
+
+def measure(fn, *args):
+    """Run ``fn(*args) -> items``; return (items per wall second, CPU us per item).
+
+    CPU time is the whole process's (all threads): on a machine shared with other jobs it
+    is much steadier than wall time, and the ratio of CPU per item is the loader's overhead.
+    """
+    c0, t0 = time.process_time(), time.perf_counter()
+    n = fn(*args)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return n / wall, 1e6 * cpu / n
+
+
+def tight_loop(ds, transform, n, threads):
+    """Call the transform directly over ``n`` samples, split over ``threads`` threads."""
+    bufs = [np.empty((BATCH, SIZE), np.float32) for _ in range(threads)]
+
+    def work(t):
+        buf = bufs[t]
+        for i in range(t, n, threads):
+            transform(ds[i], sample_rng(0, 0, i), out={"y": buf[i % BATCH]})
+
+    if threads == 1:
+        work(0)
+    else:
+        ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    return n
+
+
+def loader_epoch(ds, transform, threads, prefetch=2):
+    loader = Loader(
+        ds,
+        transform=transform,
+        batch_size=BATCH,
+        num_threads=threads,
+        prefetch=prefetch,
+        epoch_end="drop",
+    )
+    n = 0
+    for batch in loader:
+        n += len(batch["y"])
+    return n
+
+
+def resnet50_rows(threads, repeats):
+    """Loader vs tight loop with the real ResNet-50 training transform on JPEG shards."""
+    import shutil
+    import tempfile
+
+    import fastload
+    from fastload.pipelines.resnet50 import resnet50_train
+    from fastload.testing.data.imagenet import encode_jpeg, photo_like_image
+
+    rng = np.random.default_rng(0)
+    root = tempfile.mkdtemp(prefix="fastload-bench-loader-")
+    try:
+        imgs = [encode_jpeg(photo_like_image(375, 500, rng)) for _ in range(16)]
+        with fastload.ShardWriter(f"{root}/ds", shard_size_bytes=1 << 20) as w:
+            for i in range(8 * BATCH):
+                w.write({"image": imgs[i % len(imgs)], "label": i % 10})
+        ds = fastload.open_dataset(f"{root}/ds")
+        tf = resnet50_train()
+        ((shape, dtype),) = tf.output_spec().values()
+
+        def tight(ds, n, threads):
+            bufs = np.empty((threads, *shape), dtype)
+
+            def work(t):
+                for i in range(t, n, threads):
+                    tf(ds[i], sample_rng(0, 0, i), out={"image": bufs[t]})
+
+            ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            return n
+
+        # one Loader for all epochs, as in training (its batch buffers are reused)
+        loader = Loader(ds, transform=tf, batch_size=BATCH, num_threads=threads)
+
+        def epoch(ds, threads):
+            return sum(len(b["image"]) for b in loader)
+
+        epoch(ds, threads)  # warm-up
+        runs = [
+            (measure(tight, ds, len(ds), threads)[0], measure(epoch, ds, threads)[0])
+            for _ in range(repeats)
+        ]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    rate = statistics.median(r[1] for r in runs)
+    return [
+        {
+            "name": "Loader, resnet50_train on JPEG shards",
+            "items_per_s": rate,
+            "ratio": statistics.median(r[1] / r[0] for r in runs),
+            "notes": (
+                f"ratio = Loader / tight loop ({statistics.median(r[0] for r in runs):.0f}/s), "
+                f"{threads} thread(s), 500x375 q90 JPEGs -> 3x224x224 float32, batch {BATCH}"
+            ),
+        }
+    ]
+
+
+def workers_epoch(ds, transform, threads, workers):
+    with Loader(
+        ds, transform=transform, batch_size=BATCH, num_threads=threads, workers=workers
+    ) as loader:
+        next(iter(loader))  # start-up (process spawn) is not what we measure
+        t0 = time.perf_counter()
+        n = sum(len(b["u"]) for b in loader)
+        return n / (time.perf_counter() - t0)
+
+
+def torch_epoch(ds, transform, workers):
+    import torch
+
+    torch.set_num_threads(1)
+
+    class TorchDataset(torch.utils.data.Dataset):
+        def __init__(self, ds, transform):
+            self.ds = ds
+            self.transform = transform
+
+        def __len__(self):
+            return len(self.ds)
+
+        def __getitem__(self, i):
+            return self.transform(self.ds[i], sample_rng(0, 0, i))
+
+    dl = torch.utils.data.DataLoader(
+        TorchDataset(ds, transform),
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=False,
+    )
+    n = 0
+    for batch in dl:
+        n += len(batch["y"])
+    return n
+
+
+def peak_rss(threads, n, prefetch=2):
+    """Extra peak RSS of a Loader epoch over the open-dataset baseline, and the bound.
+
+    ImageNet-sized samples: ``x`` and ``y`` are float32 (3*224*224,) each, batch 32, so one
+    batch is ~38.5 MB. Returns ``(extra_bytes, bound_bytes)`` with bound = prefetch x batch
+    bytes + 100 MB.
+    """
+    import gc
+
+    import psutil
+
+    size = 3 * 224 * 224
+    ds = ArrayDataset(n, shape=(size,))
+    transform = BusyTransform(size=size, iters=2)
+    loader_epoch(ArrayDataset(2 * BATCH, shape=(size,)), transform, threads, prefetch)  # warm-up
+    gc.collect()
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    peak = [base]
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    loader_epoch(ds, transform, threads, prefetch)
+    stop.set()
+    t.join()
+    batch_bytes = BATCH * size * 4 * 2
+    return peak[0] - base, prefetch * batch_bytes + 100 * 2**20
+
+
+def run(threads=1, quick=False):
+    """Measure; returns rows ``{name, items_per_s, ratio, notes}``."""
+    n = 320 if quick else 1600
+    repeats = 3 if quick else 9
+    transform = BusyTransform.calibrated(1e-3, size=SIZE)
+    ds = ArrayDataset(n, shape=(SIZE,))
+    # warm up: numba cache, thread start, first-touch
+    loader_epoch(ArrayDataset(4 * BATCH, shape=(SIZE,)), transform, threads)
+    # interleaved repeats: a noisy shared machine slows neighbours alike; ratios are the
+    # medians of per-repeat ratios
+    torch_epoch(ArrayDataset(2 * BATCH, shape=(SIZE,)), transform, 0)  # import torch untimed
+    runs = []
+    for _ in range(repeats):
+        tight_r = measure(tight_loop, ds, transform, n, threads)
+        fast_r = measure(loader_epoch, ds, transform, threads)
+        one_r = measure(loader_epoch, ds, transform, 1) if threads > 1 else fast_r
+        peer_r = measure(torch_epoch, ds, transform, 0)  # in-process peer, interleaved too
+        runs.append((tight_r, fast_r, one_r, peer_r))
+    tight, fast, one, peer0 = (statistics.median(r[i][0] for r in runs) for i in range(4))
+    cpu_ratio = statistics.median(r[0][1] / r[1][1] for r in runs)
+    cond = (
+        f"{threads} thread(s), batch {BATCH}, {n} samples, ~1 ms/sample GIL-free numba "
+        f"transform, median of {repeats}"
+    )
+    rows = [
+        {"name": "tight loop (transform only)", "items_per_s": tight, "ratio": 1.0, "notes": cond},
+        {
+            "name": "fastload Loader",
+            "items_per_s": fast,
+            "ratio": statistics.median(r[1][0] / r[0][0] for r in runs),
+            "notes": (
+                "ratio = Loader / tight loop items/s, same thread count (goal >= 0.90); "
+                f"CPU-time ratio (tight CPU/item over Loader CPU/item) {cpu_ratio:.3f}"
+            ),
+        },
+    ]
+    if threads > 1:
+        rows.append(
+            {
+                "name": "fastload Loader, 1 thread",
+                "items_per_s": one,
+                "ratio": statistics.median(r[1][0] / r[2][0] for r in runs),
+                "notes": f"ratio = {threads}-thread / 1-thread Loader (goal >= 1.8 at 2)",
+            }
+        )
+    if not quick:
+        try:
+            rows += resnet50_rows(threads, 5)
+        except Exception as exc:  # noqa: BLE001 - another concern's code; report, go on
+            rows.append(
+                {
+                    "name": "Loader, resnet50_train",
+                    "items_per_s": 0.0,
+                    "ratio": 0.0,
+                    "notes": f"not run: {exc!r}",
+                }
+            )
+    if threads > 1 and not quick:
+        slow = PythonBusyTransform(iters=20_000)
+        gds = ArrayDataset(20 * BATCH, shape=(4,))
+        by_thread = statistics.median(workers_epoch(gds, slow, threads, "thread") for _ in range(3))
+        by_proc = statistics.median(workers_epoch(gds, slow, threads, "process") for _ in range(3))
+        rows.append(
+            {
+                "name": f"Loader workers='process' ({threads}), GIL-bound transform",
+                "items_per_s": by_proc,
+                "ratio": by_proc / by_thread,
+                "notes": f"ratio vs workers='thread' ({by_thread:.0f}/s); pure-Python ~1 ms/sample",
+            }
+        )
+    peer_repeats = 1 if quick else 3
+    rows.append(
+        {
+            "name": "torch DataLoader num_workers=0",
+            "items_per_s": peer0,
+            "ratio": statistics.median(r[1][0] / r[3][0] for r in runs),
+            "notes": "ratio = fastload Loader / this peer (same data, transform, batch)",
+        }
+    )
+    if threads > 0 and not quick:  # worker-process start-up alone takes seconds
+        peer = _median(lambda: measure(torch_epoch, ds, transform, threads)[0], peer_repeats)
+        rows.append(
+            {
+                "name": f"torch DataLoader num_workers={threads}",
+                "items_per_s": peer,
+                "ratio": fast / peer,
+                "notes": "ratio = fastload Loader / this peer (worker processes, start-up incl.)",
+            }
+        )
+    extra, bound = peak_rss(threads, 6 * BATCH if quick else 32 * BATCH)
+    rows.append(
+        {
+            "name": "peak RSS during an epoch",
+            "items_per_s": fast,
+            "ratio": extra / bound,
+            "notes": (
+                f"ratio = extra RSS / bound: 3x224x224 float32 x and y, batch {BATCH}: "
+                f"{extra / 2**20:.1f} MiB over the open-dataset baseline "
+                f"vs prefetch*batch+100MB = {bound / 2**20:.1f} MiB (goal <= 1)"
+            ),
+        }
+    )
+    return rows
