@@ -4,7 +4,7 @@ Run::
 
     OMP_NUM_THREADS=1 taskset -c 0 python -m pytest benchmarks/bench_audio.py --benchmark-enable
 
-(side-by-side ratios against peers: ``benchmarks/compare_audio.py``).
+(side-by-side ratios against peers: ``benchmarks/compare.py audio``).
 """
 
 import numpy as np

@@ -4,7 +4,7 @@
 
 One photo-like ~500x375 q90 JPEG set shared by all benchmarks; each benchmark runs one
 operation over the whole set (so items/s = len(files) / mean). Side-by-side ratios vs
-peers: ``benchmarks/compare_image.py``.
+peers: ``benchmarks/compare.py image``.
 """
 
 import numpy as np

@@ -1,6 +1,6 @@
 """pytest-benchmark suite for the Loader (run: ``pytest benchmarks/bench_loader.py
 --benchmark-enable``). Side-by-side ratios against the tight loop and torch DataLoader
-are in ``compare_loader.py``."""
+are in ``compare.py loader``."""
 
 import numpy as np
 import pytest

@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 taskset -c 0 python -m pytest benchmarks/bench_volume.py --benchmark-enable
 
-Side-by-side ratios vs torch / scipy / SimpleITK: ``benchmarks/compare_volume.py``.
+Side-by-side ratios vs torch / scipy / SimpleITK: ``benchmarks/compare.py volume``.
 """
 
 import numpy as np

@@ -48,6 +48,7 @@ def _row(name, rate, base, notes):
     return {
         "name": name,
         "items_per_s": float(rate),
+        "unit": "x RT",
         "ratio": (float(base / rate) if rate else None),
         "notes": notes,
     }
@@ -360,6 +361,7 @@ def run(threads=1, quick=False, clock="cpu"):
             {
                 "name": "rnnt_train Loader 2 threads",
                 "items_per_s": total / med[2],
+                "unit": "x RT",
                 "ratio": med[1] / med[2],
                 "notes": "ratio = 2 threads / 1 thread, wall time (shared machine)",
             }

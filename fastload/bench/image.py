@@ -22,7 +22,7 @@ so load from other processes hits all alike):
 Peers that are not installed are reported as missing. Files: photo-like RGB q90 4:2:0
 JPEGs around 500x375 (+-30 % per side, some portrait), about 90 KB each, generated
 in-process. Pin to one core for one-thread figures:
-``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare_image.py``.
+``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare.py image``.
 """
 
 from __future__ import annotations

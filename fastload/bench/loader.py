@@ -4,8 +4,8 @@ Same data (in-memory arrays), same GIL-free ~1 ms/sample numba transform
 (:class:`fastload.testing.loader.BusyTransform`), same thread count, measured in one run;
 medians of repeats. Run pinned for the 1-thread figures::
 
-    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare_loader.py --threads 1
-    OMP_NUM_THREADS=1 python benchmarks/compare_loader.py --threads 2     # scaling
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare.py loader --threads 1
+    OMP_NUM_THREADS=1 python benchmarks/compare.py loader --threads 2     # scaling
 
 (or ``fastload bench loader [--threads N] [--quick]``).
 

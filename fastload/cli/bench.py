@@ -1,7 +1,8 @@
 """``fastload bench [image|audio|volume|loader|dataset|all]``: side-by-side throughput vs peers.
 
 Each concern's comparison lives in ``fastload.bench.<concern>`` as
-``run(threads=1, quick=False) -> list[dict]`` (rows: name, items_per_s, ratio, notes),
+``run(threads=1, quick=False) -> list[dict]`` (rows: name, items_per_s, ratio, notes and
+optionally unit, e.g. "x RT" where items_per_s is a multiple of real time),
 measuring fastload and whichever peers are installed in the same run on the same data.
 """
 
@@ -40,7 +41,8 @@ def format_rows(concern, rows):
     for r in rows:
         ratio = r.get("ratio")
         ratio_s = f"{ratio:7.2f}x" if isinstance(ratio, (int, float)) else "        "
-        out.append(f"{r['name']:<{width}}  {r['items_per_s']:12.1f}/s  {ratio_s}  {r.get('notes', '')}")
+        unit = r.get("unit", "/s")
+        out.append(f"{r['name']:<{width}}  {r['items_per_s']:12.1f}{unit:<6}  {ratio_s}  {r.get('notes', '')}")
     return "\n".join(out)
 
 
