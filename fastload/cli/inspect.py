@@ -71,7 +71,27 @@ def summarize(ds, row=0):
             "values": {k: _value_summary(v) for k, v in ds[r].items()},
         }
         out["column_summaries"] = _column_summaries(ds)
+        out["cases"] = _case_table(ds)
     return out
+
+
+def _case_table(ds, max_rows=300):
+    """Per-case shape/spacing rows for volume datasets (a ``case`` column plus arrays)."""
+    cols = ds.columns
+    if "case" not in cols or "original_shape" not in cols or len(ds) > max_rows:
+        return []
+    rows = []
+    for i in range(len(ds)):
+        r = ds[i]
+        rows.append({
+            "case": r["case"],
+            "split": r.get("split", ""),
+            "original_shape": [int(x) for x in r["original_shape"]],
+            "original_spacing": [round(float(x), 4) for x in r.get("original_spacing", [])],
+            "shape": list(r["image"].shape) if "image" in r else [],
+            "spacing": [round(float(x), 4) for x in r.get("spacing", [])],
+        })
+    return rows
 
 
 def _column_summaries(ds, max_rows=100_000):
@@ -87,15 +107,24 @@ def _column_summaries(ds, max_rows=100_000):
         if col.kind == "int" and low in _LABEL_NAMES:
             v = ds.read_column(name)
             values, counts = np.unique(v, return_counts=True)
-            res[name] = (
+            text = (
                 f"{values.size} distinct values in [{v.min()}, {v.max()}], "
                 f"{counts.min()}..{counts.max()} rows each"
             )
+            if values.size <= 20:
+                text += "; histogram " + ", ".join(
+                    f"{a}: {c}" for a, c in zip(values, counts, strict=True)
+                )
+            res[name] = text
         elif col.kind == "float" and "duration" in low:
             v = ds.read_column(name)
+            edges = np.arange(0.0, 18.0, 2.0)
+            counts = np.bincount(np.searchsorted(edges, v, side="right") - 1, minlength=edges.size)
+            bins = [f"{lo:g}-{lo + 2:g}s: {c}" for lo, c in zip(edges[:-1], counts[:-1], strict=True)]
+            bins.append(f">={edges[-1]:g}s: {counts[-1]}")
             res[name] = (
                 f"total {v.sum() / 3600:.3f} h, min {v.min():.3f}, mean {v.mean():.3f}, "
-                f"max {v.max():.3f}"
+                f"max {v.max():.3f}; histogram " + ", ".join(bins)
             )
         elif col.kind in ("int", "float") and low in _NUMERIC_NAMES:
             v = ds.read_column(name)
@@ -160,6 +189,13 @@ def _run(args):
         print("summary")
         for name, text in s["column_summaries"].items():
             print(f"  {name:<24} {text}")
+    if s.get("cases"):
+        print("cases     case          split  original shape    original spacing (mm)    stored shape       spacing")
+        for c in s["cases"]:
+            print(
+                f"          {c['case']:<13} {c['split']:<6} {str(tuple(c['original_shape'])):<17} "
+                f"{str(tuple(c['original_spacing'])):<24} {str(tuple(c['shape'])):<18} {tuple(c['spacing'])}"
+            )
     if s["sample_row"]:
         sr = s["sample_row"]
         print(f"row {sr['index']} ({sr['shard']})")

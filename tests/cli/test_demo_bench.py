@@ -1,0 +1,38 @@
+"""The README's main job and the bench command, end to end (they must run in CI)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fastload.cli.demo import format_table, run_demo
+
+
+@pytest.mark.slow
+def test_demo_builds_streams_and_prints_a_row_per_workload(tmp_path):
+    rows = run_demo(workdir=tmp_path, threads=2)
+    assert [r["workload"].split()[0] for r in rows] == ["ResNet-50", "RNN-T", "3D"]
+    for r in rows:
+        assert r["build_rows"] > 0 and r["samples"] > 0 and r["samples_per_s"] > 0
+        assert r["bad"] == 0
+    table = format_table(rows)
+    assert "x real time" in table and "MB/s" in table and "Mvox/s" in table
+
+
+@pytest.mark.slow
+def test_bench_quick_runs_every_concern_and_writes_json_and_plot(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "fastload", "bench", "all", "--quick", "--threads", "1",
+         "--json", str(tmp_path / "bench.json"), "--plot", str(tmp_path / "bench.png")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads((tmp_path / "bench.json").read_text())
+    assert set(results) == {"image", "audio", "volume", "loader", "dataset"}
+    for concern, rows in results.items():
+        assert rows, concern
+        # a peer that is not installed gets a row that says so, with no rate
+        assert all(r["items_per_s"] > 0 or "missing" in r["name"] for r in rows), concern
+        assert f"== {concern} ==" in out.stdout
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
