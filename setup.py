@@ -68,7 +68,12 @@ def kernel(name, sources, needs=()):
 
 EXTENSIONS = [
     kernel("fastload.image._resize_cy", ["fastload/image/_resize_cy.pyx", "csrc/image/resize.c"]),
-    kernel("fastload.image._jpeg_cy", ["fastload/image/_jpeg_cy.pyx", "csrc/image/jpeg.c", "csrc/image/resize.c"], needs=["jpeg"]),
+    kernel(
+        "fastload.image._jpeg_cy",
+        ["fastload/image/_jpeg_cy.pyx", "csrc/image/jpeg.c", "csrc/image/resize.c"],
+        needs=["jpeg"],
+    ),
+    kernel("fastload.volume._nearest_cy", ["fastload/volume/_nearest_cy.pyx", "csrc/volume/nearest.c"]),
 ]
 
 setup(

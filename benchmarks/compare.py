@@ -2,8 +2,10 @@
 
 Usage (pin to one core for per-core figures)::
 
-    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare.py image|audio|volume|loader|dataset|all \
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare.py CONCERN \
         [--threads N] [--quick] [--json FILE] [--plot FILE.png]
+
+with CONCERN one of image, audio, volume, loader, dataset, all.
 
 This is ``fastload bench`` (:mod:`fastload.cli.bench`); the measurements live in
 ``fastload.bench.<concern>``. Each contender runs on the same data with the same thread
@@ -14,7 +16,8 @@ tests use); compare against it from a separate venv::
 
     python -m venv /opt/venv-tv
     /opt/venv-tv/bin/pip install torch==2.14.1 torchvision==0.29.1 pillow numpy
-    OMP_NUM_THREADS=1 PYTHONPATH=$PWD taskset -c 0 /opt/venv-tv/bin/python benchmarks/compare.py image
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD taskset -c 0 \
+        /opt/venv-tv/bin/python benchmarks/compare.py image
 """
 
 import os

@@ -16,7 +16,9 @@ def as_generator(rng=None):
         return rng
     if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
         return np.random.default_rng(rng)
-    raise TypeError(f"rng must be an int, a numpy.random.Generator or None, not {type(rng).__name__}")
+    raise TypeError(
+        f"rng must be an int, a numpy.random.Generator or None, not {type(rng).__name__}"
+    )
 
 
 def sample_rng(seed, epoch, index):

@@ -59,12 +59,12 @@ class Compose(Transform):
         return ComposeParams(tuple(drawn))
 
     def apply(self, x, params):
-        for t, p in zip(self.transforms, params.params):
+        for t, p in zip(self.transforms, params.params, strict=False):
             x = t.apply(x, p)
         return x
 
     def output_meta(self, meta, params):
-        for t, p in zip(self.transforms, params.params):
+        for t, p in zip(self.transforms, params.params, strict=False):
             meta = t.output_meta(meta, p)
         return meta
 

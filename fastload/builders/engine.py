@@ -194,7 +194,9 @@ def run_build(
         for row, key in enumerate(keys):
             splits.setdefault(str(key), []).append(row)
         user_metadata["splits"] = dict(sorted(splits.items()))
-    manifest = merge_parts(out, [_part_dir(out, k) for k in range(len(parts))], metadata=user_metadata, created_at=None)
+    manifest = merge_parts(
+        out, [_part_dir(out, k) for k in range(len(parts))], metadata=user_metadata, created_at=None
+    )
     shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
     return BuildResult(
         path=out,

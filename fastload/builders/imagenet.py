@@ -36,7 +36,9 @@ class ImageItem:
 
 
 def _images(folder):
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def _read_label_file(path, files, wnids):
@@ -55,13 +57,15 @@ def _read_label_file(path, files, wnids):
         values = [ln[0] for ln in lines]
     index = {w: i for i, w in enumerate(wnids)}
     labels = []
-    for f, v in zip(files, values):
+    for f, v in zip(files, values, strict=False):
         if v in index:
             labels.append((index[v], v))
         elif v.isdigit() and 0 <= int(v) < len(wnids):
             labels.append((int(v), wnids[int(v)]))
         else:
-            raise DecodeError(f"{path}: label {v!r} of {f.name} is neither a known wnid nor an index")
+            raise DecodeError(
+                f"{path}: label {v!r} of {f.name} is neither a known wnid nor an index"
+            )
     return labels
 
 
@@ -83,7 +87,10 @@ def list_imagenet(src, *, split="train", labels=None):
     files = _images(split_dir)
     if labels is None:
         raise DecodeError(f"{split_dir}: flat image folder needs a label file (--labels)")
-    return [ImageItem(str(f), lab, w) for f, (lab, w) in zip(files, _read_label_file(labels, files, wnids))], wnids
+    return [
+        ImageItem(str(f), lab, w)
+        for f, (lab, w) in zip(files, _read_label_file(labels, files, wnids), strict=False)
+    ], wnids
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,9 @@ class ImageEncoder:
             "width": int(pixels.shape[1]),
             "label": item.label,
             "wnid": item.wnid,
-            "file": str(Path(item.path).relative_to(self.root)) if self.root else Path(item.path).name,
+            "file": str(Path(item.path).relative_to(self.root))
+            if self.root
+            else Path(item.path).name,
         }
 
 
@@ -121,7 +130,9 @@ def _reencode(pixels, max_side, quality):
     img = Image.fromarray(pixels, "RGB")
     if max_side is not None:
         scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC
+        )
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     return buf.getvalue(), np.asarray(img)

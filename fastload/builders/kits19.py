@@ -30,8 +30,50 @@ __all__ = ["EVAL_CASES", "build_kits19", "list_kits19"]
 
 # SPEC-mlperf.md 4.1: the 42 evaluation cases of MLPerf 3D U-Net; the other 168 of 0..209 train.
 EVAL_CASES = frozenset(
-    [0, 3, 5, 6, 12, 24, 34, 41, 44, 49, 52, 56, 61, 65, 66, 70, 76, 78, 80, 84, 86, 87, 92, 111,
-     112, 125, 128, 138, 157, 160, 161, 162, 169, 171, 176, 185, 187, 189, 198, 203, 206, 207]
+    [
+        0,
+        3,
+        5,
+        6,
+        12,
+        24,
+        34,
+        41,
+        44,
+        49,
+        52,
+        56,
+        61,
+        65,
+        66,
+        70,
+        76,
+        78,
+        80,
+        84,
+        86,
+        87,
+        92,
+        111,
+        112,
+        125,
+        128,
+        138,
+        157,
+        160,
+        161,
+        162,
+        169,
+        171,
+        176,
+        185,
+        187,
+        189,
+        198,
+        203,
+        206,
+        207,
+    ]
 )
 MAX_CASE_ID = 210  # cases 0..209 have labels
 
@@ -85,7 +127,9 @@ class CaseEncoder:
             raise DecodeError(
                 f"{case.folder}: image shape {image.array.shape} != label shape {label.array.shape}"
             )
-        x, y = unet3d_preprocess(image.array, label.array, image.spacing, target_spacing=self.target_spacing)
+        x, y = unet3d_preprocess(
+            image.array, label.array, image.spacing, target_spacing=self.target_spacing
+        )
         return {
             "image": x,
             "label": y,
@@ -99,13 +143,26 @@ class CaseEncoder:
         }
 
 
-def build_kits19(src, out, *, samples_per_shard=1, workers=None, engine="local", address=None,
-                 on_error="skip", progress=None):
+def build_kits19(
+    src,
+    out,
+    *,
+    samples_per_shard=1,
+    workers=None,
+    engine="local",
+    address=None,
+    on_error="skip",
+    progress=None,
+):
     """Build preprocessed KiTS19 shards (one case per shard)."""
     cases = list_kits19(src)
     if not cases:
         raise DecodeError(f"{src}: no case_XXXXX folders found")
-    metadata = {"dataset": "kits19", "target_spacing": [1.6, 1.2, 1.2], "eval_cases": sorted(EVAL_CASES)}
+    metadata = {
+        "dataset": "kits19",
+        "target_spacing": [1.6, 1.2, 1.2],
+        "eval_cases": sorted(EVAL_CASES),
+    }
     return run_build(
         cases,
         CaseEncoder(),

@@ -71,7 +71,11 @@ class UtteranceEncoder:
         data = path.read_bytes()
         samples, rate = audio.decode(data)
         duration = samples.shape[0] / rate
-        if self.max_duration is not None and item.subset.startswith("train") and duration > self.max_duration:
+        if (
+            self.max_duration is not None
+            and item.subset.startswith("train")
+            and duration > self.max_duration
+        ):
             return None
         speaker, chapter, _ = item.utterance.split("-")
         if self.pcm:

@@ -29,10 +29,18 @@ def run_bench(concern="all", *, threads=1, quick=False):
     from importlib import import_module
 
     if threads:
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        for var in (
+            "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "NUMBA_NUM_THREADS",
+        ):
             os.environ.setdefault(var, str(threads))
     names = CONCERNS if concern == "all" else [concern]
-    return {name: import_module(f"fastload.bench.{name}").run(threads=threads, quick=quick) for name in names}
+    return {
+        name: import_module(f"fastload.bench.{name}").run(threads=threads, quick=quick)
+        for name in names
+    }
 
 
 def format_rows(concern, rows):
@@ -42,7 +50,8 @@ def format_rows(concern, rows):
         ratio = r.get("ratio")
         ratio_s = f"{ratio:7.2f}x" if isinstance(ratio, (int, float)) else "        "
         unit = r.get("unit", "/s")
-        out.append(f"{r['name']:<{width}}  {r['items_per_s']:12.1f}{unit:<6}  {ratio_s}  {r.get('notes', '')}")
+        rate = f"{r['items_per_s']:12.1f}{unit:<6}"
+        out.append(f"{r['name']:<{width}}  {rate}  {ratio_s}  {r.get('notes', '')}")
     return "\n".join(out)
 
 

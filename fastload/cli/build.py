@@ -14,13 +14,22 @@ def register(sub):
     def common(p):
         p.add_argument("src", help="raw dataset root as downloaded")
         p.add_argument("out", help="output dataset folder")
-        p.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
+        p.add_argument(
+            "--workers", type=int, default=None, help="local processes (default: all cores)"
+        )
         p.add_argument("--engine", choices=["local", "ray"], default="local")
-        p.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
+        p.add_argument(
+            "--address", default=None, help="Ray cluster address (default: start a local one)"
+        )
         p.add_argument("--on-error", choices=["skip", "fail"], default="skip", dest="on_error")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.add_argument("--samples-per-shard", type=int, default=None, dest="samples_per_shard",
-                       help="rows per shard (default: about 256 MB per shard for this dataset)")
+        p.add_argument(
+            "--samples-per-shard",
+            type=int,
+            default=None,
+            dest="samples_per_shard",
+            help="rows per shard (default: about 256 MB per shard for this dataset)",
+        )
 
     p = kinds.add_parser("imagenet", help="train/<wnid>/*.JPEG folders")
     common(p)
@@ -56,13 +65,23 @@ def _run(args):
         common["samples_per_shard"] = args.samples_per_shard
     if args.dataset == "imagenet":
         result = builders.build_imagenet(
-            args.src, args.out, split=args.split, labels=args.labels, max_side=args.max_side,
-            quality=args.quality, **common,
+            args.src,
+            args.out,
+            split=args.split,
+            labels=args.labels,
+            max_side=args.max_side,
+            quality=args.quality,
+            **common,
         )
     elif args.dataset == "librispeech":
         subsets = args.subsets.split(",") if args.subsets else None
         result = builders.build_librispeech(
-            args.src, args.out, subsets=subsets, max_duration=args.max_duration, pcm=args.pcm, **common
+            args.src,
+            args.out,
+            subsets=subsets,
+            max_duration=args.max_duration,
+            pcm=args.pcm,
+            **common,
         )
     else:
         result = builders.build_kits19(args.src, args.out, **common)

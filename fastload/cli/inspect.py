@@ -83,14 +83,16 @@ def _case_table(ds, max_rows=300):
     rows = []
     for i in range(len(ds)):
         r = ds[i]
-        rows.append({
-            "case": r["case"],
-            "split": r.get("split", ""),
-            "original_shape": [int(x) for x in r["original_shape"]],
-            "original_spacing": [round(float(x), 4) for x in r.get("original_spacing", [])],
-            "shape": list(r["image"].shape) if "image" in r else [],
-            "spacing": [round(float(x), 4) for x in r.get("spacing", [])],
-        })
+        rows.append(
+            {
+                "case": r["case"],
+                "split": r.get("split", ""),
+                "original_shape": [int(x) for x in r["original_shape"]],
+                "original_spacing": [round(float(x), 4) for x in r.get("original_spacing", [])],
+                "shape": list(r["image"].shape) if "image" in r else [],
+                "spacing": [round(float(x), 4) for x in r.get("spacing", [])],
+            }
+        )
     return rows
 
 
@@ -120,7 +122,9 @@ def _column_summaries(ds, max_rows=100_000):
             v = ds.read_column(name)
             edges = np.arange(0.0, 18.0, 2.0)
             counts = np.bincount(np.searchsorted(edges, v, side="right") - 1, minlength=edges.size)
-            bins = [f"{lo:g}-{lo + 2:g}s: {c}" for lo, c in zip(edges[:-1], counts[:-1], strict=True)]
+            bins = [
+                f"{lo:g}-{lo + 2:g}s: {c}" for lo, c in zip(edges[:-1], counts[:-1], strict=True)
+            ]
             bins.append(f">={edges[-1]:g}s: {counts[-1]}")
             res[name] = (
                 f"total {v.sum() / 3600:.3f} h, min {v.min():.3f}, mean {v.mean():.3f}, "
@@ -190,12 +194,23 @@ def _run(args):
         for name, text in s["column_summaries"].items():
             print(f"  {name:<24} {text}")
     if s.get("cases"):
-        print("cases     case          split  original shape    original spacing (mm)    stored shape       spacing")
+        heads = ("case", "split", "original shape", "original spacing (mm)", "stored shape")
+        widths = (13, 6, 17, 24, 18)
+        print(
+            "cases     "
+            + " ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True))
+            + " spacing"
+        )
         for c in s["cases"]:
-            print(
-                f"          {c['case']:<13} {c['split']:<6} {str(tuple(c['original_shape'])):<17} "
-                f"{str(tuple(c['original_spacing'])):<24} {str(tuple(c['shape'])):<18} {tuple(c['spacing'])}"
+            cells = (
+                c["case"],
+                c["split"],
+                tuple(c["original_shape"]),
+                tuple(c["original_spacing"]),
+                tuple(c["shape"]),
             )
+            line = " ".join(str(x).ljust(w) for x, w in zip(cells, widths, strict=True))
+            print(f"          {line} {tuple(c['spacing'])}")
     if s["sample_row"]:
         sr = s["sample_row"]
         print(f"row {sr['index']} ({sr['shard']})")

@@ -23,7 +23,9 @@ def _files(path):
 
 @pytest.fixture(scope="module")
 def imagenet_raw(tmp_path_factory):
-    root = make_imagenet(tmp_path_factory.mktemp("raw") / "imagenet", classes=3, per_class=5, seed=1)
+    root = make_imagenet(
+        tmp_path_factory.mktemp("raw") / "imagenet", classes=3, per_class=5, seed=1
+    )
     # a corrupt JPEG among the good ones: header intact, entropy data truncated
     victim = sorted((root / "train").glob("*/*.JPEG"))[3]
     bad = root / "train" / victim.parent.name / "zz_corrupt.JPEG"
@@ -85,7 +87,9 @@ def test_imagenet_flat_val_with_label_file(imagenet_raw, tmp_path):
         lines.append(f"{name} {src.parent.name}")
     (tmp_path / "labels.txt").write_text("\n".join(lines))
     (tmp_path / "raw" / "train").symlink_to(imagenet_raw / "train")
-    builders.build_imagenet(tmp_path / "raw", tmp_path / "ds", split="val", labels=tmp_path / "labels.txt", workers=1)
+    builders.build_imagenet(
+        tmp_path / "raw", tmp_path / "ds", split="val", labels=tmp_path / "labels.txt", workers=1
+    )
     ds = fastload.open_dataset(tmp_path / "ds")
     wnids = ds.metadata["wnids"]
     assert [wnids[ds[i]["label"]] for i in range(len(ds))] == [p.parent.name for p in train]
@@ -101,8 +105,20 @@ def test_build_is_independent_of_worker_count(imagenet_raw, tmp_path):
 @pytest.mark.slow
 def test_killed_build_resumes_to_identical_result(imagenet_raw, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "fastload", "build", "imagenet", str(imagenet_raw), str(out),
-           "--workers", "1", "--samples-per-shard", "2", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastload",
+        "build",
+        "imagenet",
+        str(imagenet_raw),
+        str(out),
+        "--workers",
+        "1",
+        "--samples-per-shard",
+        "2",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     marker = out / ".parts" / "part-00001" / "part-summary.json"
@@ -133,8 +149,16 @@ def test_on_error_fail_names_the_file(imagenet_raw, tmp_path):
 
 
 def test_librispeech_transcripts_filter_and_truncated_flac(tmp_path):
-    raw = make_librispeech(tmp_path / "raw", subsets=("train-clean-100", "dev-clean"), speakers=1,
-                           chapters=1, utterances=4, seed=2, min_s=2.0, max_s=17.0)
+    raw = make_librispeech(
+        tmp_path / "raw",
+        subsets=("train-clean-100", "dev-clean"),
+        speakers=1,
+        chapters=1,
+        utterances=4,
+        seed=2,
+        min_s=2.0,
+        max_s=17.0,
+    )
     flacs = sorted((raw / "train-clean-100").glob("*/*/*.flac"))
     flacs[0].write_bytes(flacs[0].read_bytes()[:300])  # truncated download
     durations = {}
@@ -192,9 +216,21 @@ def test_kits19_preprocess_split_and_corrupt_case(tmp_path):
 
 def test_cli_build_prints_summary(imagenet_raw, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "fastload", "build", "imagenet", str(imagenet_raw), str(tmp_path / "ds"),
-         "--workers", "1", "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "fastload",
+            "build",
+            "imagenet",
+            str(imagenet_raw),
+            str(tmp_path / "ds"),
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)

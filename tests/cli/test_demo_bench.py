@@ -23,9 +23,23 @@ def test_demo_builds_streams_and_prints_a_row_per_workload(tmp_path):
 @pytest.mark.slow
 def test_bench_quick_runs_every_concern_and_writes_json_and_plot(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "fastload", "bench", "all", "--quick", "--threads", "1",
-         "--json", str(tmp_path / "bench.json"), "--plot", str(tmp_path / "bench.png")],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "fastload",
+            "bench",
+            "all",
+            "--quick",
+            "--threads",
+            "1",
+            "--json",
+            str(tmp_path / "bench.json"),
+            "--plot",
+            str(tmp_path / "bench.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads((tmp_path / "bench.json").read_text())
