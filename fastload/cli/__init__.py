@@ -14,7 +14,10 @@ COMMANDS = ["build", "bench", "demo", "inspect", "verify"]
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="fastload", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="fastload",
+        description="Build, inspect, verify and benchmark fastload datasets; run the demo.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
