@@ -73,6 +73,10 @@ EXTENSIONS = [
         ["fastload/image/_jpeg_cy.pyx", "csrc/image/jpeg.c", "csrc/image/resize.c"],
         needs=["jpeg"],
     ),
+    kernel(
+        "fastload.volume._nearest_cy",
+        ["fastload/volume/_nearest_cy.pyx", "csrc/volume/nearest.c"],
+    ),
 ]
 
 setup(

@@ -8,7 +8,8 @@ Rows (``ratio`` = fastload rate / peer rate, each measured in this run, medians 
   (``aten.upsample_trilinear3d.out``, the tuned-malloc peer), and ``scipy.ndimage.zoom(order=1)``.
 - ``resample int16->f32``: int16 input (as KiTS19 stores it) straight to float32 vs the
   reference's ``astype(float32)`` + interpolate.
-- ``nearest u8``: order 0 on uint8 labels vs torch ``mode="nearest"``.
+- ``nearest u8``: order 0 on uint8 labels (SIMD C gather) vs torch ``mode="nearest"``, plus
+  the older Numba gather for comparison.
 - ``resample f32 2 threads``: the whole-volume prange kernel on 2 threads vs itself on 1.
 - ``read .nii.gz``: :func:`fastload.volume.read` vs ``SimpleITK.ReadImage`` + ``GetArrayFromImage``
   (MB/s of raw voxel data).
@@ -215,6 +216,28 @@ def run(threads=1, quick=False):
             nvox / fno / 1e6,
             nvox / tno / 1e6,
             "ratio vs torch upsample_nearest3d.out (reused output)",
+        )
+    )
+    # the previous Numba gather (kept for multi-byte dtypes) on the same labels, reused output
+    from fastload.volume import _resample_nb
+    from fastload.volume.resample import nearest_indices
+
+    idx = [nearest_indices(a, b) for a, b in zip(lab.shape, new, strict=False)]
+    nbo, tno2 = _race(
+        [
+            lambda: _resample_nb.nearest_range(lab, out8, *idx, 0, new[0]),
+            lambda: torch.ops.aten.upsample_nearest3d.out(
+                tl, list(new), None, None, None, out=tout8
+            ),
+        ],
+        repeats,
+    )
+    rows.append(
+        _row(
+            "nearest u8 numba gather out= (before C)",
+            nvox / nbo / 1e6,
+            nvox / tno2 / 1e6,
+            "the Numba kernel 1-byte labels used before the SIMD C kernel; ratio vs torch .out",
         )
     )
     lab = tl = out8 = tout8 = None

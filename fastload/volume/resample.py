@@ -4,19 +4,27 @@ The reference (``preprocess_dataset.py``) calls ``torch.nn.functional.interpolat
 ``size=new_shape``: trilinear with ``align_corners=True`` for the image, legacy
 ``mode="nearest"`` for the label. Both are reproduced here, index and weight arithmetic in
 float32 exactly as torch's CPU kernels do it, by one fused Numba kernel that reads the
-input once (see :mod:`fastload.volume._resample_nb`).
+input once (see :mod:`fastload.volume._resample_nb`). Order 0 on 1-byte voxels (uint8 labels,
+int8) uses a runtime-dispatched SIMD byte-shuffle gather in C (``csrc/volume/nearest.c``:
+AVX-512 VBMI ``vpermb``/``vpermi2b``, SSSE3 ``pshufb``, scalar elsewhere); other dtypes the
+Numba gather.
 
 Shape rule (reference): ``new_shape = trunc(spacing / new_spacing * shape)`` per axis,
 computed in float64.
 """
 
 import math
+import threading
 
 import numba
 import numpy as np
 
 from fastload.errors import LimitError
+from fastload.volume import _nearest_cy  # SIMD gather for 1-byte voxels (csrc/volume/nearest.c)
 from fastload.volume import _resample_nb as _nb
+
+#: flags passed to the C nearest kernel (tests set ``_nearest_cy.FORCE_SCALAR`` / ``NO_AVX512``)
+_nearest_flags = 0
 
 __all__ = [
     "DEFAULT_MAX_VOXELS",
@@ -154,7 +162,7 @@ def resample_to_spacing(
     threads : int
         1 (default): the serial kernel, safe to call from loader threads. > 1: the
         whole-volume ``prange`` kernel on that many numba threads (not from inside loader
-        threads).
+        threads); for 1-byte order 0, the C kernel on that many plain threads over z planes.
     clip : (float, float), optional
         Order 1 only: clip the output to ``[lo, hi]`` in the same pass.
     normalize : (float, float), optional
@@ -217,6 +225,10 @@ def resample_to_spacing(
 
     if order == 0:
         zi, yi, xi = (nearest_indices(a, b) for a, b in zip(spatial, new, strict=False))
+        if array.dtype.itemsize == 1:
+            for s, d in zip(src3, dst3, strict=False):
+                _nearest_bytes(s.view(np.uint8), d.view(np.uint8), zi, yi, xi, n_threads)
+            return out
         for s, d in zip(src3, dst3, strict=False):
             if n_threads > 1:
                 _run_parallel(_nb.nearest_parallel, n_threads, s, d, zi, yi, xi, n_threads)
@@ -242,6 +254,36 @@ def resample_to_spacing(
         else:
             _nb.trilinear_range(*args, planes[0], rows[0], 0, new[0], norm, lo, hi, mean, std)
     return out
+
+
+def _nearest_bytes(src, dst, zi, yi, xi, n_threads):
+    """1-byte nearest gather by the C kernel; output planes split over ``n_threads`` threads
+    (the kernel releases the GIL; the calling thread takes the first chunk)."""
+    d_out = dst.shape[0]
+    flags = _nearest_flags
+    if n_threads <= 1:
+        _nearest_cy.nearest_u8(src, dst, zi, yi, xi, 0, d_out, flags)
+        return
+    bounds = [(d_out * c) // n_threads for c in range(n_threads + 1)]
+    errors = []
+
+    def work(z0, z1):
+        try:
+            _nearest_cy.nearest_u8(src, dst, zi, yi, xi, z0, z1, flags)
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+
+    workers = [
+        threading.Thread(target=work, args=(bounds[c], bounds[c + 1]), daemon=True)
+        for c in range(1, n_threads)
+    ]
+    for t in workers:
+        t.start()
+    work(bounds[0], bounds[1])
+    for t in workers:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _run_parallel(fn, n_threads, *args):
