@@ -54,6 +54,8 @@ FORMAT = "fastload-arrow-shards"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 CHECKSUM_ALGORITHM = "xxh3_128"
+#: A manifest.json larger than this is rejected before it is parsed (about 1e6 shards).
+MAX_MANIFEST_BYTES = 256 * 2**20
 _CHUNK = 16 * 2**20
 
 
@@ -166,6 +168,10 @@ def validate_manifest(manifest):
             continue
         if not isinstance(nbytes, int) or nbytes <= 0:
             problems.append(f"manifest.json: {label}: bad num_bytes {nbytes!r}")
+        elif rows > 8 * nbytes:  # a row takes at least one bit: absurd counts stop here
+            problems.append(
+                f"manifest.json: {label}: {rows} rows cannot fit in {nbytes} bytes"
+            )
         if not isinstance(checksum, str) or len(checksum) != 32:
             problems.append(f"manifest.json: {label}: bad checksum {checksum!r}")
         if (
@@ -194,7 +200,9 @@ def load_manifest(folder):
         raise ShardError(f"{folder}: no such dataset folder")
     path = folder / MANIFEST_NAME
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            raw = f.read(size + 1) if size <= MAX_MANIFEST_BYTES else b""
     except FileNotFoundError:
         leftovers = sorted(
             p.name for p in folder.iterdir() if p.name.startswith(("shard-", ".shard-"))
@@ -209,9 +217,14 @@ def load_manifest(folder):
         raise ShardError(f"{path}: no manifest{hint}") from None
     except OSError as exc:
         raise ShardError(f"{path}: cannot read manifest: {exc}") from exc
+    if size > MAX_MANIFEST_BYTES or len(raw) > MAX_MANIFEST_BYTES:
+        raise ShardError(
+            f"{path}: manifest is {max(size, len(raw))} bytes, more than {MAX_MANIFEST_BYTES} "
+            "(fastload.dataset.manifest.MAX_MANIFEST_BYTES): not a fastload manifest"
+        )
     try:
         manifest = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits
         raise ShardError(f"{path}: manifest is not valid JSON: {exc}") from None
     problems = validate_manifest(manifest)
     if problems:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +45,7 @@ __all__ = ["KINDS", "Column", "SHAPE_PREFIX", "arrow_schema", "infer_column", "n
 KINDS = ("int", "float", "bool", "str", "bytes", "array")
 SHAPE_PREFIX = "__shape__:"
 ARRAY_DTYPE_KINDS = "biufcmMSU"
+_DTYPE_STR = re.compile(r"[<>|=][biufcmMSU]\d{1,9}(\[\d*[a-zA-Z]{1,2}\])?")
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
@@ -120,6 +122,10 @@ class Column:
             raise ValueError(f"unknown column kind {kind!r}")
         dtype = d.get("dtype")
         if kind == "array":
+            # Only the plain ``dtype.str`` forms the writer produces ("<f4", "|S3", "<M8[ns]");
+            # np.dtype() of an arbitrary string can raise SyntaxError or build a structure.
+            if not isinstance(dtype, str) or not _DTYPE_STR.fullmatch(dtype):
+                raise ValueError(f"bad array dtype {dtype!r}")
             dtype = np.dtype(dtype)
             if dtype.kind not in ARRAY_DTYPE_KINDS or dtype.itemsize == 0 and dtype.kind in "SU":
                 raise ValueError(f"unsupported array dtype {dtype.str!r}")

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from fastload.dataset.manifest import (
     MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
     file_checksum,
     manifest_checksum,
     validate_manifest,
@@ -110,12 +111,15 @@ def verify(path, *, progress=False, workers=None):
         return report
     mpath = path / MANIFEST_NAME
     try:
+        if mpath.stat().st_size > MAX_MANIFEST_BYTES:
+            report._problem(f"{MANIFEST_NAME}: larger than {MAX_MANIFEST_BYTES} bytes")
+            return report
         manifest = json.loads(mpath.read_bytes())
     except FileNotFoundError:
         report._problem(f"{MANIFEST_NAME}: missing (unfinished write, or not a fastload dataset)")
         _stray_files(path, set(), report)
         return report
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # JSON, UTF-8, int digits, nesting
         report._problem(f"{MANIFEST_NAME}: cannot be read or parsed: {exc}")
         return report
     structural = validate_manifest(manifest)

@@ -183,6 +183,8 @@ def read_header(data, *, name=None):
         return ImageInfo(h, w, _PNG_CHANNELS.get(view[25], 3), "PNG")
     with _pillow_open(view, name) as img:
         w, h = img.size
+        if h <= 0 or w <= 0:  # e.g. Pillow's BUFR/GRIB/HDF5 stubs report 0x0
+            raise DecodeError(f"{_where(name)}{img.format} header declares an empty {h}x{w} image")
         return ImageInfo(h, w, len(img.getbands()), img.format or "unknown")
 
 

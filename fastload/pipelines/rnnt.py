@@ -54,7 +54,7 @@ import threading
 import numpy as np
 
 from fastload._rng import as_generator
-from fastload.audio.codec import DEFAULT_MAX_SAMPLES, decode
+from fastload.audio.codec import DEFAULT_MAX_SAMPLES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, decode
 from fastload.audio.features import _compute, _plan, log_mel
 from fastload.audio.resampling import resample, resampled_length
 from fastload.audio.transforms import SpecAugment, nonsilent_region, stack_frames
@@ -176,6 +176,9 @@ class RnntTransform:
         data = sample[self.audio_key]
         if isinstance(data, np.ndarray) and data.dtype == np.int16:
             rate = int(sample.get("sample_rate", self.sample_rate))
+            if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:  # 0 divided, 1e9 blew up
+                raise DecodeError(f"{name}: PCM sample rate {rate} Hz outside "
+                                  f"[{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}]")
             x = data.astype(np.float32) * np.float32(1.0 / 32768.0)
             if x.ndim == 2:
                 x = x.mean(axis=1, dtype=np.float32)

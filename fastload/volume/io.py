@@ -141,6 +141,12 @@ def _parse_header(raw, name, max_voxels):
     datatype, _bitpix = struct.unpack_from(endian + "2h", raw, 70)
     pixdim = struct.unpack_from(endian + "8f", raw, 76)
     vox_offset, slope, inter = struct.unpack_from(endian + "3f", raw, 108)
+    # NIfTI-1 / nibabel: scl_slope 0 or non-finite means "no scaling"; a valid slope with a
+    # non-finite intercept is an error (it would silently turn every voxel into NaN/inf).
+    if slope == 0.0 or not np.isfinite(slope):
+        slope, inter = 1.0, 0.0
+    elif not np.isfinite(inter):
+        raise DecodeError(f"{name}: scl_slope {slope} with a non-finite scl_inter {inter}")
     qform_code, sform_code = struct.unpack_from(endian + "2h", raw, 252)
     quat = struct.unpack_from(endian + "6f", raw, 256)
     srow = np.array(struct.unpack_from(endian + "12f", raw, 280), dtype=np.float64).reshape(3, 4)
@@ -168,6 +174,8 @@ def _parse_header(raw, name, max_voxels):
         raise DecodeError(f"{name}: spacing (pixdim[1:4]) must be positive, got {spacing}")
     if not np.isfinite(vox_offset) or vox_offset < 348:
         vox_offset = 352.0
+    elif vox_offset > 2**31:  # a float32 field: 1e30 would overflow the inflate size
+        raise DecodeError(f"{name}: vox_offset {vox_offset:g} is beyond any NIfTI header")
     if qform_code > 0:
         qfac = -1.0 if pixdim[0] < 0 else 1.0
         ras = _quaternion_matrix(*(float(q) for q in quat[:3]), qfac)
@@ -323,9 +331,33 @@ def read(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS, layout="zyx"):
     return vol
 
 
+def _check_metaimage(name):
+    """ITK's MetaImage reader segfaults on a negative ``NDims`` (found by fuzzing): check
+    the text header of .mha/.mhd files before SimpleITK sees them."""
+    if not name.lower().endswith((".mha", ".mhd")):
+        return
+    try:
+        with open(name, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError as exc:
+        raise DecodeError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    for line in head.split(b"\n"):
+        key, _, value = line.partition(b"=")
+        if key.strip().lower() in (b"ndims", b"elementnumberofchannels"):
+            try:
+                n = int(value.strip())
+            except ValueError:
+                n = -1
+            if not 1 <= n <= 64:
+                raise DecodeError(f"{name}: invalid MetaImage {key.strip().decode()} {value!r}")
+        if key.strip().lower() in (b"elementdatafile", b"elementdata"):
+            break
+
+
 def _read_sitk(name, max_voxels):
     import SimpleITK as sitk
 
+    _check_metaimage(name)
     reader = sitk.ImageFileReader()
     reader.SetFileName(name)
     try:
@@ -341,6 +373,8 @@ def _read_sitk(name, max_voxels):
             f"{reader.GetNumberOfComponents()} component(s), expected a 3-D scalar volume"
         )
     n = int(np.prod(size, dtype=np.int64))
+    if min(size) < 1:
+        raise DecodeError(f"{name}: empty image of size {size}")
     if n > max_voxels:
         raise LimitError(
             f"{name}: header claims {size} = {n} voxels, above the limit of {max_voxels}"

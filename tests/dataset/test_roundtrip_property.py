@@ -81,3 +81,53 @@ def test_round_trip_property(tmp_path, data):
                 assert bytes(got[name]) == value == twin[name]
             else:
                 assert got[name] == value == twin[name] and type(got[name]) is type(value)
+
+
+@st.composite
+def huge_and_empty_specs(draw):
+    """Specs (size, fill, int, float) of rows mixing empty values with huge ones (larger
+    than a shard and a record batch); the values are built in the test, so hypothesis
+    never has to print them."""
+    return [
+        (
+            draw(st.sampled_from([0, 0, 3 * 2**20, 9 * 2**20 + 13])),
+            draw(st.integers(0, 255)),
+            draw(st.sampled_from([0, -(2**63), 2**63 - 1])),
+            draw(st.sampled_from([0.0, -0.0, float("inf"), -float("inf"), 1e308, 5e-324])),
+        )
+        for _ in range(draw(st.integers(1, 4)))
+    ]
+
+
+def _huge_row(size, fill, i, f):
+    return {
+        "blob": bytes([fill]) * size,
+        "text": "\u00e9" * (size // 8),
+        "arr": np.full(size // 16, fill, dtype="<f8"),
+        "i": i,
+        "f": f,
+    }
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(specs=huge_and_empty_specs())
+def test_round_trip_empty_and_huge_values(tmp_path, specs):
+    """Empty values and values of several MiB (bigger than ``shard_size_bytes`` and the
+    record-batch size) round-trip exactly."""
+    rows = [_huge_row(*spec) for spec in specs]
+    path = tmp_path / "h"
+    with ShardWriter(path, shard_size_bytes=2**20, batch_size_bytes=2**19, overwrite=True,
+                     fsync=False) as w:
+        for r in rows:
+            w.write(r)
+    ds = open_dataset(path)
+    assert len(ds) == len(rows)
+    for i, want in enumerate(rows):
+        got = ds[i]
+        assert bytes(got["blob"]) == want["blob"]
+        assert got["text"] == want["text"]
+        assert got["arr"].shape == want["arr"].shape and got["arr"].dtype == want["arr"].dtype
+        np.testing.assert_array_equal(got["arr"], want["arr"])
+        assert got["i"] == want["i"]
+        assert got["f"] == want["f"] and np.signbit(got["f"]) == np.signbit(want["f"])

@@ -1,0 +1,156 @@
+"""Fuzz the numba FLAC fast path of ``fastload.audio.decode`` (``audio/_flac_nb.py``)
+behind its CRC wall, with libsndfile as the oracle.
+
+Every frame of FLAC carries a CRC-8 (header) and a CRC-16 (frame): random mutations
+almost never survive them, so the subframe decoders (constant, verbatim, fixed, LPC, Rice
+residuals, stereo decorrelation) would stay unexplored. The seeds are single-frame FLAC
+files (up to 4096 samples); before each run the harness recomputes the header CRC-8
+and the final CRC-16 of the (mutated) one frame, so mutations reach the bit-level code.
+
+Oracle (differential): when the fast path decodes a stream, its samples lie within full
+scale, the public ``decode`` returns them, and when libsndfile decodes the same bytes it
+gets the same samples (streams libFLAC rejects but the fast path accepts are counted as
+"lenient", a strictness difference, not a finding); an out-of-bounds access in the kernel
+raises IndexError (``NUMBA_BOUNDSCHECK=1`` under ``run.py``).
+
+Input layout: the FLAC file.
+
+    python tests/fuzz/fuzz_flac.py -max_total_time=600      # or tests/fuzz/run.py
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import FUZZ_MAX_SAMPLES, main  # noqa: E402
+
+
+def _table(poly, width):
+    top, mask = 1 << (width - 1), (1 << width) - 1
+    out = []
+    for b in range(256):
+        c = b << (width - 8)
+        for _ in range(8):
+            c = ((c << 1) ^ poly) & mask if c & top else (c << 1) & mask
+        out.append(c)
+    return out
+
+
+_CRC8 = _table(0x07, 8)
+_CRC16 = _table(0x8005, 16)
+
+
+def _crc8(data):
+    c = 0
+    for b in data:
+        c = _CRC8[c ^ b]
+    return c
+
+
+def _crc16(data):
+    c = 0
+    for b in data:
+        c = ((c << 8) & 0xFFFF) ^ _CRC16[(c >> 8) ^ b]
+    return c
+
+
+def first_frame(b):
+    """Offset of the first frame (after the metadata blocks), or None."""
+    if len(b) < 42 or b[:4] != b"fLaC":
+        return None
+    pos = 4
+    for _ in range(64):
+        if pos + 4 > len(b):
+            return None
+        head = b[pos]
+        pos += 4 + int.from_bytes(b[pos + 1 : pos + 4], "big")
+        if head & 0x80:
+            return pos if pos + 6 < len(b) else None
+    return None
+
+
+def fix_crcs(b):
+    """Recompute the header CRC-8 and the trailing CRC-16 of a one-frame FLAC (in place)."""
+    pos = first_frame(b)
+    if pos is None:
+        return b
+    k = pos + 4  # sync (2), block size + rate (1), channels + sample size (1)
+    if k >= len(b):
+        return b
+    b0 = b[k]
+    extra = next((n for n, (lo, hi) in enumerate(
+        ((0, 0x80), (0xC0, 0xE0), (0xE0, 0xF0), (0xF0, 0xF8), (0xF8, 0xFC), (0xFC, 0xFE),
+         (0xFE, 0xFF))) if lo <= b0 < hi), 0)
+    k += 1 + extra
+    bs_code, rate_code = b[pos + 2] >> 4, b[pos + 2] & 15
+    k += {6: 1, 7: 2}.get(bs_code, 0) + {12: 1, 13: 2, 14: 2}.get(rate_code, 0)
+    if k + 3 > len(b):
+        return b
+    b[k] = _crc8(b[pos:k])
+    crc = _crc16(b[pos:-2])
+    b[-2:] = crc.to_bytes(2, "big")
+    return b
+
+
+def setup():
+    import io
+
+    import numpy as np
+    import soundfile
+
+    from fastload.audio import codec
+
+    def target(data):
+        blob = bytes(fix_crcs(bytearray(data)))
+        fast = codec._flac_fast(memoryview(blob), FUZZ_MAX_SAMPLES, False, None)
+        if fast is None:
+            codec.decode(blob, name="fuzz", max_samples=FUZZ_MAX_SAMPLES)
+            return "fallback"
+        x, rate = fast
+        assert x.dtype == np.float32 and (np.abs(x) <= 1.0).all(), "samples beyond full scale"
+        y, _ = codec.decode(blob, name="fuzz", max_samples=FUZZ_MAX_SAMPLES)
+        assert np.array_equal(y, x)
+        try:
+            ref, ref_rate = soundfile.read(io.BytesIO(blob), dtype="float32")
+        except Exception:
+            # libFLAC rejects a frame the fast path accepts (e.g. "lost sync"): a strictness
+            # difference, reported, not a memory-safety finding
+            return ("fast-lenient", x.ndim)
+        assert rate == ref_rate, (rate, ref_rate)
+        assert x.shape == ref.shape and np.array_equal(x, ref), (x.shape, ref.shape)
+        return ("fast", x.ndim, x.shape[0].bit_length())
+
+    return target
+
+
+def seeds():
+    import io
+
+    import numpy as np
+    import soundfile
+
+    rng = np.random.default_rng(9)
+    t = np.arange(4096) / 16000
+    signals = {
+        "silence": np.zeros(1000),
+        "dc": np.full(700, 0.25),
+        "sine": 0.5 * np.sin(2 * np.pi * 440 * t),
+        "noise": rng.uniform(-0.9, 0.9, 3000),
+        "chirp": 0.4 * np.sin(2 * np.pi * (100 + 3000 * t) * t),
+        "clicks": np.where(rng.random(2048) < 0.01, 0.9, 0.0),
+        "short": rng.uniform(-0.5, 0.5, 17),
+    }
+    out = []
+    for name, x in signals.items():
+        for subtype in ("PCM_16", "PCM_24"):
+            for channels in (1, 2):
+                sig = x if channels == 1 else np.stack([x, x[::-1] * 0.5], 1)
+                buf = io.BytesIO()
+                soundfile.write(buf, sig, 16000, format="FLAC", subtype=subtype)
+                out.append((f"{name}_{subtype}_{channels}ch.flac", buf.getvalue()))
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main(setup, seeds))

@@ -1,0 +1,60 @@
+"""Focused unit tests for bugs the fuzzers found (the raw inputs are replayed from
+``tests/fuzz/regressions/`` by test_fuzz.py; limits-related ones live in
+tests/limits/test_limits.py)."""
+
+from pathlib import Path
+
+import pytest
+
+from fastload.errors import DecodeError
+
+REGRESSIONS = Path(__file__).resolve().parent / "regressions"
+
+
+def test_pillow_stub_format_with_empty_size_is_a_decode_error():
+    """fuzz_image_decode (native coverage build): a BUFR stub that Pillow opens with size
+    0x0 came back from read_header as a 0x0 image, and decode raised ValueError."""
+    from fastload.image import decode, read_header
+
+    data = (REGRESSIONS / "image_header" / "pillow-bufr-stub-0x0").read_bytes()
+    with pytest.raises(DecodeError, match="empty 0x0"):
+        read_header(data, name="x.bufr")
+    with pytest.raises(DecodeError, match="x.bufr"):
+        decode(data, name="x.bufr")
+
+
+def test_flac_fast_path_rejects_samples_beyond_full_scale():
+    """fuzz_flac: a one-frame FLAC with mutated residuals (CRCs recomputed) made the numba
+    fast path return samples up to 32768x full scale, where libFLAC reports lost sync. The
+    fast path now falls back to libsndfile, which raises DecodeError."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fuzz_flac import fix_crcs
+
+    from fastload.audio import codec, decode
+
+    raw = (REGRESSIONS / "flac" / "residual-overflow-samples-32768x-full-scale").read_bytes()
+    blob = bytes(fix_crcs(bytearray(raw)))
+    assert codec._flac_fast(memoryview(blob), 1 << 21, False, None) is None
+    with pytest.raises(DecodeError, match="clip.flac"):
+        decode(blob, name="clip.flac")
+
+
+def test_metaimage_negative_ndims_is_a_decode_error_not_a_segfault(tmp_path):
+    """fuzz_volume (path mode): ``NDims = -3`` in a .mha header made ITK's MetaImage reader
+    (through SimpleITK) die with SIGSEGV. fastload now checks the text header first."""
+    import subprocess
+    import sys
+
+    raw = (REGRESSIONS / "volume" / "mha-negative-ndims-itk-segfault").read_bytes()[1:]
+    path = tmp_path / "bad.mha"
+    path.write_bytes(raw)
+    code = (  # in a subprocess: a regression would be a segfault, not a failure
+        "import sys\nfrom fastload.errors import DecodeError\nfrom fastload.volume import read\n"
+        "try:\n    read(sys.argv[1])\nexcept DecodeError as e:\n    print('DecodeError', e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert "DecodeError" in proc.stdout and "NDims" in proc.stdout
