@@ -58,3 +58,16 @@ def test_metaimage_negative_ndims_is_a_decode_error_not_a_segfault(tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert "DecodeError" in proc.stdout and "NDims" in proc.stdout
+
+
+def test_float_wav_mono_downmix_stays_finite():
+    """fuzz_audio (10-minute campaign): a 3-channel IEEE-float WAV with huge finite samples
+    gave inf after the float32 mono downmix (decode(mono=True)); it is averaged in float64
+    now."""
+    import numpy as np
+
+    from fastload.audio import decode
+
+    raw = (REGRESSIONS / "audio" / "float-wav-mono-downmix-overflows-to-inf").read_bytes()[1:]
+    x, _ = decode(raw, mono=True, max_samples=1 << 21)
+    assert x.dtype == np.float32 and np.isfinite(x).all()
