@@ -8,7 +8,7 @@ Every harness module defines
   each kind, plus the parameter prefix the target expects);
 
 and ends with ``if __name__ == "__main__": main(setup, seeds)``. Command line (see
-``docs/hardening.md``)::
+``tests/README.md``)::
 
     python tests/fuzz/fuzz_<name>.py [libFuzzer flags] [corpus dirs]   # fuzz (atheris)
     python tests/fuzz/fuzz_<name>.py --seeds-to DIR                     # write the seeds
