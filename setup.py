@@ -9,6 +9,7 @@ Environment switches:
   FASTLOAD_DEBUG=1      -O0 -g, Cython bounds checks on
 """
 
+import glob
 import os
 import shlex
 import subprocess
@@ -59,6 +60,10 @@ def kernel(name, sources, needs=()):
     return Extension(
         name,
         sources,
+        # rebuild when a header next to a C source changes
+        depends=sorted(
+            {h for src in sources for h in glob.glob(os.path.join(os.path.dirname(src), "*.h"))}
+        ),
         include_dirs=["csrc/include", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=cflags,
@@ -70,7 +75,12 @@ EXTENSIONS = [
     kernel("fastload.image._resize_cy", ["fastload/image/_resize_cy.pyx", "csrc/image/resize.c"]),
     kernel(
         "fastload.image._jpeg_cy",
-        ["fastload/image/_jpeg_cy.pyx", "csrc/image/jpeg.c", "csrc/image/resize.c"],
+        [
+            "fastload/image/_jpeg_cy.pyx",
+            "csrc/image/jpeg.c",
+            "csrc/image/huffman.c",
+            "csrc/image/resize.c",
+        ],
         needs=["jpeg"],
     ),
     kernel(

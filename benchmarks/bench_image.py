@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fastload.bench.image import make_files
-from fastload.image import decode, read_header, resized_crop
+from fastload.image import codec, decode, read_header, resized_crop
 from fastload.pipelines import resnet50_eval, resnet50_train
 
 FILES = make_files(16)
@@ -33,11 +33,22 @@ def test_read_header(benchmark):
     benchmark(_over(lambda i, f: read_header(f)))
 
 
-def test_decode_full(benchmark):
+@pytest.fixture(params=["fastload", "libjpeg"])
+def huffman(request):
+    """Entropy decoding by fastload's Huffman decoder or libjpeg-turbo's own."""
+    jpeg = codec._jpeg_cy
+    if jpeg is None:
+        pytest.skip("built without libjpeg-turbo")
+    jpeg.set_fast_huffman(request.param == "fastload")
+    yield request.param
+    jpeg.set_fast_huffman(True)
+
+
+def test_decode_full(benchmark, huffman):
     benchmark(_over(lambda i, f: decode(f)))
 
 
-def test_decode_eighth(benchmark):
+def test_decode_eighth(benchmark, huffman):
     benchmark(_over(lambda i, f: decode(f, min_size=(1, 1))))
 
 

@@ -6,7 +6,8 @@
  * message; in strict mode warnings (truncated data, corrupt entropy segments) are
  * errors too. Rows above the region are skipped with jpeg_skip_scanlines (entropy
  * decoding only), columns outside it are cropped with jpeg_crop_scanline, and decoding
- * stops after the region's last row.
+ * stops after the region's last row. In strict mode baseline images are entropy-decoded
+ * by huffman.c instead of libjpeg's decoder (same coefficients, less time).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <jpeglib.h>
 
 #include "fastload/image.h"
+#include "huffman.h"
 #include "internal.h"
 
 /* per-thread decode scratch above this size is released after use */
@@ -36,6 +38,7 @@ typedef struct {
     fl_buf pixels;    /* decoded region rows */
     fl_buf cmyk;      /* one CMYK row before conversion */
     fl_buf rowptr;    /* JSAMPROW array */
+    fl_huff_state huff; /* our entropy decoder, tables kept between images */
 } jpeg_ctx;
 
 static void fl_error_exit(j_common_ptr c)
@@ -272,6 +275,8 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
         return FL_ERR_ARG;
     }
     jpeg_start_decompress(cinfo);
+    if (strict) /* lenient mode keeps libjpeg's recovery from corrupt data */
+        fl_huff_install(cinfo, &ctx->huff);
     /* one extra column each side: fancy upsampling replicates chroma at crop edges */
     JDIMENSION cx = (JDIMENSION)(x0 > 0 ? x0 - 1 : 0);
     JDIMENSION cend = (JDIMENSION)(x0 + w < W ? x0 + w + 1 : W);

@@ -31,6 +31,22 @@ from fastload.image._image cimport (
     fl_resize_spec,
 )
 
+
+cdef extern from "../../csrc/image/huffman.h" nogil:
+    void fl_jpeg_set_fast_huffman(int on)
+    int fl_jpeg_fast_huffman()
+
+
+def set_fast_huffman(bint on):
+    """Entropy-decode baseline JPEGs with fastload's Huffman decoder (True, the default)
+    or with libjpeg-turbo's own (False). Both give the same coefficients."""
+    fl_jpeg_set_fast_huffman(on)
+
+
+def fast_huffman():
+    """Whether fastload's Huffman decoder is in use (see :func:`set_fast_huffman`)."""
+    return bool(fl_jpeg_fast_huffman())
+
 ITEMSIZE = {0: 1, 1: 4, 2: 2}
 
 

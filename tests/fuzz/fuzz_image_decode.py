@@ -1,6 +1,14 @@
 """Fuzz ``fastload.image.decode`` with a random region of interest, DCT ``min_size``,
 strictness, input type and a caller ``out`` buffer, all drawn from the input.
 
+Differential on JPEG: every strict decode is repeated with libjpeg-turbo's own Huffman
+decoder (``_jpeg_cy.set_fast_huffman(False)``). Where both decode the data the pixels must
+be identical. Each may reject corrupt data the other lets through, in one way each:
+fastload rejects every bit pattern no Huffman table defines, which libjpeg-turbo's fast
+path (used more than 512 bytes per block before the end of the file) silently decodes as
+symbol 0; libjpeg rejects a file whose data ends without its EOI marker even when no bit
+is missing (its read-ahead hits the end), which fastload accepts.
+
 Input layout: 8 parameter bytes, then the encoded image.
 
     python tests/fuzz/fuzz_image_decode.py -max_total_time=600      # or tests/fuzz/run.py
@@ -19,9 +27,20 @@ NPARAMS = 8
 def setup():
     import numpy as np
 
+    from fastload.errors import FastloadError
     from fastload.image import codec, decode, read_header
 
     codec.set_max_image_pixels(FUZZ_MAX_PIXELS)
+    jpeg = codec._jpeg_cy
+
+    def with_libjpeg_huffman(img, roi, min_size):
+        jpeg.set_fast_huffman(False)
+        try:
+            return decode(img, roi=roi, min_size=min_size, name="fuzz")
+        except FastloadError as exc:
+            return exc
+        finally:
+            jpeg.set_fast_huffman(True)
 
     def target(data):
         p, img = split_params(data, NPARAMS)
@@ -48,9 +67,20 @@ def setup():
         out = None
         if p[1] & 8 and info.height * info.width <= FUZZ_MAX_PIXELS:
             out = np.empty((want[0], want[1] + 1, 3), np.uint8)[:, : want[1]]
-        got = decode(img, roi=roi, min_size=min_size, strict=strict, out=out, name="fuzz")
+        differential = strict and info.format == "JPEG" and jpeg is not None
+        try:
+            got = decode(img, roi=roi, min_size=min_size, strict=strict, out=out, name="fuzz")
+        except FastloadError as exc:
+            if differential and "bad Huffman code" not in str(exc):
+                ref = with_libjpeg_huffman(img, roi, min_size)
+                assert not isinstance(ref, np.ndarray), f"only libjpeg's Huffman accepts: {exc}"
+            raise
         assert got.shape == (*want, 3) and got.dtype == np.uint8, (got.shape, want)
         assert out is None or got is out
+        if differential:
+            ref = with_libjpeg_huffman(img, roi, min_size)
+            if isinstance(ref, np.ndarray):
+                assert np.array_equal(got, ref), "Huffman decoders disagree"
         return (info.format, info.channels, scale, strict, roi is None, out is None)
 
     return target
