@@ -7,7 +7,11 @@ be identical. Each may reject corrupt data the other lets through, in one way ea
 fastload rejects every bit pattern no Huffman table defines, which libjpeg-turbo's fast
 path (used more than 512 bytes per block before the end of the file) silently decodes as
 symbol 0; libjpeg rejects a file whose data ends without its EOI marker even when no bit
-is missing (its read-ahead hits the end), which fastload accepts.
+is missing (its read-ahead hits the end), which fastload accepts. And where the entropy
+data holds FF FF (fill bytes before a stuffed 00, which the standard does not allow)
+libjpeg-turbo 2.1's fast path takes it for a marker, gives up the MCU and decodes it again
+with its slow path into the same, not re-zeroed block: coefficients of the abandoned try
+survive in that MCU. fastload's pixels are the standard's there, so they may differ.
 
 Input layout: 8 parameter bytes, then the encoded image.
 
@@ -22,6 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import FUZZ_MAX_PIXELS, main, split_params  # noqa: E402
 
 NPARAMS = 8
+
+
+def _ff_fill_in_entropy_data(data):
+    """True when FF FF occurs after the first SOS marker (see the module docstring)."""
+    sos = data.find(b"\xff\xda")
+    return sos >= 0 and data.find(b"\xff\xff", sos + 2) >= 0
 
 
 def setup():
@@ -79,7 +89,7 @@ def setup():
         assert out is None or got is out
         if differential:
             ref = with_libjpeg_huffman(img, roi, min_size)
-            if isinstance(ref, np.ndarray):
+            if isinstance(ref, np.ndarray) and not _ff_fill_in_entropy_data(bytes(img)):
                 assert np.array_equal(got, ref), "Huffman decoders disagree"
         return (info.format, info.channels, scale, strict, roi is None, out is None)
 

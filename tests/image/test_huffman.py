@@ -183,3 +183,17 @@ def test_switch_round_trip():
     with libjpeg_huffman():
         assert not jpeg.fast_huffman()
     assert jpeg.fast_huffman()
+
+
+def test_ff_fill_before_stuffed_zero_is_one_data_byte():
+    """FF FF 00 in the entropy data (fill bytes before a stuffed zero; not allowed by the
+    standard, accepted by libjpeg's careful path) reads as one FF data byte, so the file
+    decodes exactly like the one without the extra FF. libjpeg-turbo 2.1's fast path takes
+    it for a marker and can leave coefficients of that attempt in the block (the fuzz
+    regression ``libjpeg-stale-coefficients-after-ff-ff-fill``); fastload does not."""
+    data = CASES["4:4:4-q100"]
+    start, end = _entropy_span(data)
+    i = data.index(b"\xff\x00", start)
+    assert i < end
+    padded = data[:i] + b"\xff" + data[i:]
+    np.testing.assert_array_equal(decode(padded), decode(data))
