@@ -323,17 +323,24 @@ static void deinterleave(float *restrict planes, const float *restrict inter, in
 }
 
 #ifdef FL_X86
+/* CPU features, read once when the library is loaded (before any thread can call in, so
+ * the flags are never written while being read) */
+static int cpu_avx2_fma, cpu_avx512f, cpu_f16c;
+
+__attribute__((constructor)) static void detect_cpu(void)
+{
+    __builtin_cpu_init();
+    cpu_avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    cpu_avx512f = __builtin_cpu_supports("avx512f");
+    cpu_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+}
+
 static int cpu_has_avx2_fma(void)
 {
 #ifdef FL_NO_AVX2 /* test builds: exercise the portable passes */
     return 0;
 #endif
-    static int has = -1;
-    if (has < 0) {
-        __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return has;
+    return cpu_avx2_fma;
 }
 
 /* AVX2 + FMA vertical pass: all n taps of 16 values accumulated in registers (one store
@@ -534,12 +541,7 @@ __attribute__((target("avx2,fma"))) static void blend_cols_planar_avx2(
 #define FL_HAVE_AVX512 1
 static int cpu_has_avx512(void)
 {
-    static int has = -1;
-    if (has < 0) {
-        __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx512f") && cpu_has_avx2_fma();
-    }
-    return has;
+    return cpu_avx512f && cpu_has_avx2_fma();
 }
 
 /* Tables of the AVX-512 horizontal pass. Block b of 16 outputs reads the 32 (or, for a
@@ -782,12 +784,7 @@ __attribute__((target("f16c,avx"))) static void to_f16_hw(uint16_t *dst, const f
 static void to_f16(uint16_t *dst, const float *src, int n)
 {
 #ifdef FL_X86
-    static int has_f16c = -1;
-    if (has_f16c < 0) {
-        __builtin_cpu_init();
-        has_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    }
-    if (has_f16c) {
+    if (cpu_f16c) {
         to_f16_hw(dst, src, n);
         return;
     }
