@@ -523,11 +523,13 @@ def flac_decode_kernel(buf, start, total, channels, bps, max_block, crc8, crc16,
             bp, acc, nb = _subframe(buf, bp, acc, nb, blocksize, sbps, work[c], coefs)
             if nb < 0:
                 return -12
-        # byte alignment, then the frame CRC-16
+        # byte alignment (zero bits: libFLAC calls anything else lost sync), then CRC-16
         bitpos = _bitpos(bp, nb)
         frame_end = (bitpos + 7) >> 3
         if frame_end + 2 > n_bytes:
             return -13
+        if bitpos & 7 and buf[bitpos >> 3] & ((1 << (8 - (bitpos & 7))) - 1) != 0:
+            return -15
         c16 = (np.int64(buf[frame_end]) << 8) | np.int64(buf[frame_end + 1])
         if c16 != _crc16(crc16, buf, pos, frame_end):
             return -14

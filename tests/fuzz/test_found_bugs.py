@@ -41,6 +41,24 @@ def test_flac_fast_path_rejects_samples_beyond_full_scale():
         decode(blob, name="clip.flac")
 
 
+def test_flac_fast_path_requires_zero_alignment_bits():
+    """fuzz_flac: a frame whose byte-alignment padding bits are not zero (CRCs valid)
+    decoded on the fast path while libFLAC reports lost sync. The fast path now checks
+    the padding and falls back to libsndfile, which raises DecodeError."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fuzz_flac import fix_crcs
+
+    from fastload.audio import codec, decode
+
+    raw = (REGRESSIONS / "flac" / "lenient-libflac-lost-sync-one-residual-byte").read_bytes()
+    blob = bytes(fix_crcs(bytearray(raw)))
+    assert codec._flac_fast(memoryview(blob), 1 << 21, False, None) is None
+    with pytest.raises(DecodeError, match="lost sync"):
+        decode(blob, name="clip.flac")
+
+
 def test_metaimage_negative_ndims_is_a_decode_error_not_a_segfault(tmp_path):
     """fuzz_volume (path mode): ``NDims = -3`` in a .mha header made ITK's MetaImage reader
     (through SimpleITK) die with SIGSEGV. fastload now checks the text header first."""
