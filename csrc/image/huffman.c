@@ -145,7 +145,7 @@ static void refill_slow(bitreader *br, const uint8_t *end)
         } else {
             /* like libjpeg, FF FF ... FF 00 is one FF data byte; FF FF ... FF xx is
              * marker xx. At a marker or the end of the data feed zeros. */
-            const uint8_t *q = p + 1;
+            const uint8_t *q = p < end ? p + 1 : end;
             while (q < end && *q == 0xFF)
                 q++;
             if (p < end && q < end && *q == 0x00) {
@@ -344,6 +344,10 @@ static boolean decode_mcu(j_decompress_ptr cinfo, JBLOCKROW *MCU_data)
     st->nbits = nbits;
     st->pad = pad;
     st->pos = pos;
+    /* keep libjpeg's source where the data is consumed to (a marker, at the end), so
+     * that jpeg_finish_decompress would read the trailing markers from the right place */
+    cinfo->src->next_input_byte = pos;
+    cinfo->src->bytes_in_buffer = (size_t)(end - pos);
     if (nbits < pad) /* consumed zeros that stand in for missing data */
         fail(cinfo, JWRN_HIT_MARKER);
     return TRUE;

@@ -45,8 +45,14 @@ typedef struct {
 /* After jpeg_start_decompress: take over entropy decoding of a single-scan baseline or
  * extended-sequential Huffman image. Returns 1 when installed, 0 when the image is left
  * to libjpeg's own decoder (progressive, arithmetic, multi-scan, unusual layouts).
- * The caller's error manager must treat warnings as errors (strict mode): corrupt data
- * raises through cinfo->err exactly where libjpeg would warn. */
+ * Requirements: the source holds the whole file in memory (jpeg_mem_src: the decoder
+ * reads src->next_input_byte .. + bytes_in_buffer directly and never calls
+ * fill_input_buffer), and the caller's error manager treats warnings as errors (strict
+ * mode): corrupt data raises through cinfo->err where libjpeg would warn. Known
+ * differences on corrupt data: an undefined Huffman code always raises (libjpeg-turbo's
+ * fast path reads it as symbol 0), whole stray bytes before an RSTn marker always raise
+ * (libjpeg reports them only at its next marker search), and data ending without EOI
+ * decodes when no bit is missing (libjpeg's read-ahead reports the end). */
 int fl_huff_install(j_decompress_ptr cinfo, fl_huff_state *st);
 
 /* 1 (default) to use fl_huff_install, 0 to keep libjpeg-turbo's decoder everywhere */

@@ -144,6 +144,8 @@ def test_corrupt_data_same_verdict(name):
             np.testing.assert_array_equal(ours, ref)
         elif isinstance(ref, np.ndarray):  # only libjpeg accepts: the documented case
             assert "bad Huffman code" in str(ours), ours
+        elif isinstance(ours, np.ndarray):  # only fastload accepts: no bit is missing
+            assert "Premature end of JPEG file" in str(ref), ref
 
 
 def test_truncated_data_raises_with_both():
@@ -197,3 +199,13 @@ def test_ff_fill_before_stuffed_zero_is_one_data_byte():
     assert i < end
     padded = data[:i] + b"\xff" + data[i:]
     np.testing.assert_array_equal(decode(padded), decode(data))
+
+
+def test_file_without_eoi_decodes_when_no_bit_is_missing():
+    """A file cut right before its EOI marker holds every coded bit: fastload decodes it
+    (libjpeg-turbo's read-ahead reaches the end of the buffer and, strict, refuses)."""
+    data = CASES["4:2:0-q75"]
+    assert data.endswith(b"\xff\xd9")
+    ours, ref = _both(data[:-2])
+    np.testing.assert_array_equal(ours, decode(data))
+    assert isinstance(ref, DecodeError) and "Premature end" in str(ref)
