@@ -31,7 +31,7 @@ class _SampleSeed(ISpawnableSeedSequence):
     """``SeedSequence([seed, epoch, index])`` whose PCG64 words were hashed by a kernel.
 
     PCG64 asks for ``generate_state(4, uint64)`` once; anything else (``spawn``,
-    ``entropy``, other sizes) goes to a real ``SeedSequence`` made on first use.
+    ``entropy``, other sizes, pickling) goes to a real ``SeedSequence`` made on first use.
     """
 
     __slots__ = ("_words", "_state", "_real")
@@ -54,8 +54,15 @@ class _SampleSeed(ISpawnableSeedSequence):
     def spawn(self, n_children):
         return self._seq().spawn(n_children)
 
-    def __getattr__(self, name):  # entropy, spawn_key, pool_size, n_children_spawned ...
-        return getattr(self._seq(), name)
+    def __reduce__(self):  # pickles (and copies) as the real SeedSequence
+        return self._seq().__reduce__()
+
+    entropy = property(lambda self: self._seq().entropy)
+    spawn_key = property(lambda self: self._seq().spawn_key)
+    pool_size = property(lambda self: self._seq().pool_size)
+    n_children_spawned = property(lambda self: self._seq().n_children_spawned)
+    pool = property(lambda self: self._seq().pool)
+    state = property(lambda self: self._seq().state)
 
 
 def _numpy_sample_rng(seed, epoch, index):
