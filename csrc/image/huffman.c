@@ -292,52 +292,41 @@ static boolean decode_mcu(j_decompress_ptr cinfo, JBLOCKROW *MCU_data)
         int last = (int)((unsigned)st->last_dc[c] + (unsigned)v);
         st->last_dc[c] = last;
         t = st->ac[b];
-        if (blk != NULL && st->ac_needed[b]) {
+        if (blk != NULL)
             blk[0] = (JCOEF)last;
-            for (int k = 1; k < 64; k++) {
-                REFILL();
-                e = t->fast[buf >> (64 - FL_HUFF_FAST)];
-                if (__builtin_expect(e & E_COMBINED, 1)) {
-                    buf <<= E_LEN(e);
-                    nbits -= E_LEN(e);
-                    v = E_VALUE(e);
-                } else {
-                    SYNC_OUT(br);
-                    e = next_symbol_slow(cinfo, &br, t, e, 0, &v);
-                    SYNC_IN(br);
-                }
-                if (E_SIZE(e)) {
-                    k += E_RUN(e);
-                    blk[natural_order[k]] = (JCOEF)v;
-                } else {
-                    if (E_RUN(e) != 15)
-                        break;
-                    k += 15;
-                }
-            }
+        /* the AC terms, k = 1..63; KEEP(k, v) stores a coefficient or drops it */
+#define AC_LOOP(KEEP)                                                                     \
+    for (int k = 1; k < 64; k++) {                                                        \
+        REFILL();                                                                         \
+        e = t->fast[buf >> (64 - FL_HUFF_FAST)];                                          \
+        if (__builtin_expect(e & E_COMBINED, 1)) {                                        \
+            buf <<= E_LEN(e);                                                             \
+            nbits -= E_LEN(e);                                                            \
+            v = E_VALUE(e);                                                               \
+        } else {                                                                          \
+            SYNC_OUT(br);                                                                 \
+            e = next_symbol_slow(cinfo, &br, t, e, 0, &v);                                \
+            SYNC_IN(br);                                                                  \
+        }                                                                                 \
+        if (E_SIZE(e)) {                                                                  \
+            k += E_RUN(e);                                                                \
+            KEEP(k, v);                                                                   \
+        } else {                                                                          \
+            if (E_RUN(e) != 15)                                                           \
+                break;                                                                    \
+            k += 15;                                                                      \
+        }                                                                                 \
+    }
+#define STORE(k, v) (blk[natural_order[k]] = (JCOEF)(v))
+#define DROP(k, v) ((void)0) /* skipped rows, or 1/8 scale: walk the symbols only */
+        if (blk != NULL && st->ac_needed[b]) {
+            AC_LOOP(STORE)
         } else {
-            if (blk != NULL)
-                blk[0] = (JCOEF)last;
-            for (int k = 1; k < 64; k++) { /* walk the symbols, keep nothing */
-                REFILL();
-                e = t->fast[buf >> (64 - FL_HUFF_FAST)];
-                if (__builtin_expect(e & E_COMBINED, 1)) {
-                    buf <<= E_LEN(e);
-                    nbits -= E_LEN(e);
-                } else {
-                    SYNC_OUT(br);
-                    e = next_symbol_slow(cinfo, &br, t, e, 0, &v);
-                    SYNC_IN(br);
-                }
-                if (E_SIZE(e)) {
-                    k += E_RUN(e);
-                } else {
-                    if (E_RUN(e) != 15)
-                        break;
-                    k += 15;
-                }
-            }
+            AC_LOOP(DROP)
         }
+#undef AC_LOOP
+#undef STORE
+#undef DROP
     }
 #undef REFILL
     st->buf = buf;

@@ -23,10 +23,9 @@ def test_pillow_stub_format_with_empty_size_is_a_decode_error():
         decode(data, name="x.bufr")
 
 
-def test_flac_fast_path_rejects_samples_beyond_full_scale():
-    """fuzz_flac: a one-frame FLAC with mutated residuals (CRCs recomputed) made the numba
-    fast path return samples up to 32768x full scale, where libFLAC reports lost sync. The
-    fast path now falls back to libsndfile, which raises DecodeError."""
+def _flac_regression_falls_back(name, message):
+    """The FLAC fast path refuses regression input ``name`` (CRCs recomputed as the
+    harness does) and decoding falls back to libsndfile, which raises ``message``."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,29 +33,24 @@ def test_flac_fast_path_rejects_samples_beyond_full_scale():
 
     from fastload.audio import codec, decode
 
-    raw = (REGRESSIONS / "flac" / "residual-overflow-samples-32768x-full-scale").read_bytes()
-    blob = bytes(fix_crcs(bytearray(raw)))
+    blob = bytes(fix_crcs(bytearray((REGRESSIONS / "flac" / name).read_bytes())))
     assert codec._flac_fast(memoryview(blob), 1 << 21, False, None) is None
-    with pytest.raises(DecodeError, match="clip.flac"):
+    with pytest.raises(DecodeError, match=message):
         decode(blob, name="clip.flac")
+
+
+def test_flac_fast_path_rejects_samples_beyond_full_scale():
+    """fuzz_flac: a one-frame FLAC with mutated residuals (CRCs recomputed) made the numba
+    fast path return samples up to 32768x full scale, where libFLAC reports lost sync. The
+    fast path now falls back to libsndfile, which raises DecodeError."""
+    _flac_regression_falls_back("residual-overflow-samples-32768x-full-scale", "clip.flac")
 
 
 def test_flac_fast_path_requires_zero_alignment_bits():
     """fuzz_flac: a frame whose byte-alignment padding bits are not zero (CRCs valid)
     decoded on the fast path while libFLAC reports lost sync. The fast path now checks
     the padding and falls back to libsndfile, which raises DecodeError."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fuzz_flac import fix_crcs
-
-    from fastload.audio import codec, decode
-
-    raw = (REGRESSIONS / "flac" / "lenient-libflac-lost-sync-one-residual-byte").read_bytes()
-    blob = bytes(fix_crcs(bytearray(raw)))
-    assert codec._flac_fast(memoryview(blob), 1 << 21, False, None) is None
-    with pytest.raises(DecodeError, match="lost sync"):
-        decode(blob, name="clip.flac")
+    _flac_regression_falls_back("lenient-libflac-lost-sync-one-residual-byte", "lost sync")
 
 
 def test_metaimage_negative_ndims_is_a_decode_error_not_a_segfault(tmp_path):
