@@ -8,8 +8,6 @@ scheduling.
 import numpy as np
 from numpy.random.bit_generator import ISpawnableSeedSequence
 
-from fastload._rng_nb import seed_state
-
 __all__ = ["as_generator", "sample_rng"]
 
 
@@ -69,24 +67,36 @@ def _numpy_sample_rng(seed, epoch, index):
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, index])))
 
 
-def _kernel_matches_numpy():
-    cases = [(0, 0, 0), (1, 2, 3), (_WORD - 1, 7, _WORD - 1), (12345, 0, 999_999)]
-    for words in cases:
-        want = np.random.SeedSequence(list(words)).generate_state(4, np.uint64)
-        if not np.array_equal(seed_state(*words), want):
-            return False
-    return True
+_kernel = None  # fastload._rng_nb.seed_state once checked; False: use NumPy
 
 
-_FAST = _kernel_matches_numpy()
+def _seed_kernel():
+    """The numba seeding kernel, imported (and checked against NumPy) on first use, so
+    importing fastload does not import numba; False if it is unavailable or disagrees."""
+    global _kernel
+    if _kernel is None:
+        try:
+            from fastload._rng_nb import seed_state
+        except ImportError:  # pragma: no cover - numba is a dependency
+            _kernel = False
+            return _kernel
+        cases = [(0, 0, 0), (1, 2, 3), (_WORD - 1, 7, _WORD - 1), (12345, 0, 999_999)]
+        ok = all(
+            np.array_equal(
+                seed_state(*w), np.random.SeedSequence(list(w)).generate_state(4, np.uint64)
+            )
+            for w in cases
+        )
+        _kernel = seed_state if ok else False
+    return _kernel
 
 
 def sample_rng(seed, epoch, index):
     """Generator for sample ``index`` of ``epoch``: PCG64 seeded by
     ``SeedSequence([seed, epoch, index])`` (the same stream NumPy gives; about 2 us
     instead of 10, which the loader pays per sample with the GIL held)."""
-    if _FAST and 0 <= seed < _WORD and 0 <= epoch < _WORD and 0 <= index < _WORD:
+    kernel = _kernel if _kernel is not None else _seed_kernel()
+    if kernel and 0 <= seed < _WORD and 0 <= epoch < _WORD and 0 <= index < _WORD:
         words = (int(seed), int(epoch), int(index))
-        state = seed_state(*words)
-        return np.random.Generator(np.random.PCG64(_SampleSeed(words, state)))
+        return np.random.Generator(np.random.PCG64(_SampleSeed(words, kernel(*words))))
     return _numpy_sample_rng(seed, epoch, index)

@@ -5,7 +5,7 @@
 three below 2**32, no spawn key): the PCG64 seeding words of a sample's generator. NumPy
 builds that through Python objects and small arrays (about 8.5 us); this is the same
 integer hash (numpy/random/bit_generator.pyx: hashmix, mix, mix_entropy, generate_state)
-in about 0.2 us. ``fastload._rng`` checks it against NumPy at import and falls back to
+in about 0.2 us. ``fastload._rng`` checks it against NumPy on first use and falls back to
 NumPy if they ever disagree.
 """
 
