@@ -72,6 +72,7 @@ def kernel(name, sources, needs=()):
 
 
 EXTENSIONS = [
+    kernel("fastload._rng_cy", ["fastload/_rng_cy.pyx"]),
     kernel("fastload.image._resize_cy", ["fastload/image/_resize_cy.pyx", "csrc/image/resize.c"]),
     kernel(
         "fastload.image._jpeg_cy",

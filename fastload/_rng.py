@@ -67,17 +67,17 @@ def _numpy_sample_rng(seed, epoch, index):
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, index])))
 
 
-_kernel = None  # fastload._rng_nb.seed_state once checked; False: use NumPy
+_kernel = None  # fastload._rng_cy.seed_state once checked; False: use NumPy
 
 
 def _seed_kernel():
-    """The numba seeding kernel, imported (and checked against NumPy) on first use, so
-    importing fastload does not import numba; False if it is unavailable or disagrees."""
+    """The compiled seeding kernel, checked against NumPy on first use; False if it is
+    missing (a build without it) or disagrees."""
     global _kernel
     if _kernel is None:
         try:
-            from fastload._rng_nb import seed_state
-        except ImportError:  # pragma: no cover - numba is a dependency
+            from fastload._rng_cy import seed_state
+        except ImportError:  # pragma: no cover - depends on the build
             _kernel = False
             return _kernel
         cases = [(0, 0, 0), (1, 2, 3), (_WORD - 1, 7, _WORD - 1), (12345, 0, 999_999)]

@@ -1,14 +1,15 @@
 """fastload._rng.sample_rng: the loader's per-sample generator is exactly NumPy's
-``Generator(PCG64(SeedSequence([seed, epoch, index])))``, built through a numba hash."""
+``Generator(PCG64(SeedSequence([seed, epoch, index])))``, built through a compiled hash."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastload import _rng
+from fastload import _rng, _rng_cy
 from fastload._rng import sample_rng
-from fastload._rng_nb import seed_state
+
+seed_state = _rng_cy.seed_state
 
 WORD = st.integers(min_value=0, max_value=2**32 - 1)
 
