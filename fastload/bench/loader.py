@@ -63,6 +63,18 @@ def measure(fn, *args):
     return n / wall, 1e6 * cpu / n
 
 
+def _on_threads(work, threads):
+    """Run ``work(t)`` for t in range(threads), on the calling thread when threads == 1."""
+    if threads == 1:
+        work(0)
+        return
+    ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
 def tight_loop(ds, transform, n, threads):
     """Call the transform directly over ``n`` samples, split over ``threads`` threads."""
     bufs = [np.empty((BATCH, SIZE), np.float32) for _ in range(threads)]
@@ -72,14 +84,7 @@ def tight_loop(ds, transform, n, threads):
         for i in range(t, n, threads):
             transform(ds[i], sample_rng(0, 0, i), out={"y": buf[i % BATCH]})
 
-    if threads == 1:
-        work(0)
-    else:
-        ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+    _on_threads(work, threads)
     return n
 
 
@@ -125,11 +130,7 @@ def resnet50_rows(threads, repeats):
                 for i in range(t, n, threads):
                     tf(ds[i], sample_rng(0, 0, i), out={"image": bufs[t]})
 
-            ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
+            _on_threads(work, threads)
             return n
 
         # one Loader for all epochs, as in training (its batch buffers are reused)
