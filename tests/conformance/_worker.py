@@ -1,0 +1,409 @@
+"""Conformance worker: reads one corpus file per request and compares fastload with the
+file's reference reader. Runs as a subprocess of ``harness.py`` (never imported by pytest).
+
+Protocol: one JSON object per line on stdin (``{"path", "rel", "kind"}``), one JSON object
+per line on the protocol pipe (the original stdout; ``sys.stdout`` is pointed at stderr so
+a library that prints cannot corrupt it). The first line out is ``{"ready": true}`` after
+the imports, the warm-up (numba JIT) and ``RLIMIT_AS``.
+
+Outcomes (see tests/README.md):
+identical, close (detail ``max=.. mean=..``), refused (detail: the FastloadError class),
+decoded-unverified (fastload decodes, the reference refuses), and the failures
+exception (a non-FastloadError leaves fastload), memory (MemoryError), history (the
+output after other decodes on the same thread differs from a fresh thread's), mismatch
+(output differs beyond "close", or decoded where the reference says it is not a 3-D
+scalar volume), bad-message (a FastloadError whose message does not name the file or
+shows a Python object repr). crash / timeout are decided by the parent.
+"""
+
+import hashlib
+import io
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import threading
+
+import numpy as np
+
+# --- protocol channel: keep the real stdout for us, send library prints to stderr
+_PROTO = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+import soundfile  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import fastload.audio  # noqa: E402
+import fastload.image  # noqa: E402
+import fastload.volume  # noqa: E402
+from fastload.errors import FastloadError  # noqa: E402
+
+#: 8-bit images: a mean absolute difference above this is a mismatch, not "close".
+IMAGE_CLOSE_MEAN = 2.0
+#: volumes: relative difference allowed for "close" (float32 vs float64 scaling).
+VOLUME_CLOSE_REL = 1e-6
+
+
+def _exc_text(exc):
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _run(fn):
+    """('ok', value) | ('fl', FastloadError) | ('exc', other exception)."""
+    try:
+        return ("ok", fn())
+    except FastloadError as exc:
+        return ("fl", exc)
+    except BaseException as exc:  # noqa: BLE001 - every other exception is a finding
+        return ("exc", exc)
+
+
+def _on_fresh_thread(fn):
+    box = []
+    t = threading.Thread(target=lambda: box.append(_run(fn)))
+    t.start()
+    t.join()
+    return box[0]
+
+
+def _same(a, b):
+    if a[0] != b[0]:
+        return False
+    if a[0] == "ok":
+        return _equal_values(a[1], b[1])
+    return type(a[1]) is type(b[1]) and _no_addr(a[1]) == _no_addr(b[1])
+
+
+def _no_addr(exc):
+    """An exception's message without memory addresses (they differ between any two
+    objects and say nothing about the decode)."""
+    return re.sub(r"0x[0-9a-fA-F]+", "0x?", str(exc))
+
+
+def _equal_values(x, y):
+    if isinstance(x, tuple):
+        return isinstance(y, tuple) and len(x) == len(y) and all(map(_equal_values, x, y))
+    if isinstance(x, np.ndarray):
+        return (isinstance(y, np.ndarray) and x.shape == y.shape and x.dtype == y.dtype
+                and np.array_equal(x, y, equal_nan=True))
+    if hasattr(x, "array"):  # Volume
+        return (_equal_values(x.array, y.array) and x.spacing == y.spacing
+                and x.origin == y.origin and np.array_equal(x.direction, y.direction))
+    return x == y
+
+
+# --------------------------------------------------------------------------- primers
+def _jpeg(arr, **kw):
+    b = io.BytesIO()
+    Image.fromarray(arr).save(b, "JPEG", **kw)
+    return b.getvalue()
+
+
+def _make_primers():
+    """Other files decoded on the worker's main thread just before each corpus file, with
+    settings (tables, subsampling, progressive, region, DCT scale) unlike most files."""
+    rng = np.random.default_rng(13)
+    rgb = rng.integers(0, 256, (61, 75, 3), dtype=np.uint8)
+    gray = rng.integers(0, 256, (37, 29), dtype=np.uint8)
+    images = [
+        (_jpeg(rgb, quality=95, subsampling=0, optimize=True), dict(roi=(3, 5, 40, 50),
+                                                                    min_size=(5, 6))),
+        (_jpeg(gray, quality=12, progressive=True), {}),
+        (_jpeg(rgb, quality=60, subsampling=2, restart_marker_blocks=2), dict(min_size=(8, 9))),
+    ]
+    audio = []
+    for ch, sub, n in ((2, "PCM_16", 3000), (1, "PCM_24", 777)):
+        b = io.BytesIO()
+        x = rng.uniform(-0.5, 0.5, (n, ch)).astype(np.float32)
+        soundfile.write(b, x, 22050, format="FLAC", subtype=sub)
+        audio.append(b.getvalue())
+    return images, audio
+
+
+_IMAGE_PRIMERS, _AUDIO_PRIMERS = _make_primers()
+
+
+def _prime(kind):
+    if kind == "image":
+        for data, kw in _IMAGE_PRIMERS:
+            fastload.image.decode(data, **kw)
+    elif kind == "audio":
+        for data in _AUDIO_PRIMERS:
+            fastload.audio.decode(data, name="primer")
+
+
+# --------------------------------------------------------------------------- references
+def _ref_image(path, truncated=False):
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = truncated
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGB"))
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def _flac_streaminfo(data):
+    """(sample_rate, channels, bits, total, md5) from the STREAMINFO block (wherever it is
+    among the metadata blocks), or None."""
+    if len(data) < 42 or data[:4] != b"fLaC":
+        return None
+    pos = 4
+    while pos + 4 <= len(data):
+        head, length = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
+        if head & 0x7F == 0 and length >= 34 and pos + 38 <= len(data):
+            break
+        if head & 0x80:
+            return None
+        pos += 4 + length
+    else:
+        return None
+    si = data[pos + 4:pos + 38]
+    v = int.from_bytes(si[10:18], "big")
+    return (v >> 44, ((v >> 41) & 7) + 1, ((v >> 36) & 31) + 1, v & ((1 << 36) - 1), si[18:34])
+
+
+def _have_flac():
+    return subprocess.run(["which", "flac"], capture_output=True).returncode == 0
+
+
+_FLAC = _have_flac()
+
+
+def _ref_flac(path, data):
+    """Integer samples (frames, channels) and bits from libFLAC (``flac -d``), or the
+    stream's MD5 when the ``flac`` tool is missing (returned as ("md5", digest, bits))."""
+    si = _flac_streaminfo(data)
+    if not _FLAC:
+        if si is None or si[4] == bytes(16):
+            raise RuntimeError("no reference: flac tool missing and no STREAMINFO MD5")
+        return ("md5", si[4], si[2], si[1])
+    if si is None:
+        raise RuntimeError("flac -d: no STREAMINFO to learn the raw sample format from")
+    p = subprocess.run(
+        ["flac", "-d", "-c", "-s", "--force-raw-format", "--endian=little", "--sign=signed",
+         path], capture_output=True, timeout=120)
+    if p.returncode != 0:
+        err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError("flac -d: " + (err[-1] if err else f"exit {p.returncode}"))
+    bits, ch = si[2], si[1]
+    width = (bits + 7) // 8
+    raw = np.frombuffer(p.stdout, np.uint8)
+    if len(raw) % (width * ch):
+        raise RuntimeError("flac -d: raw output is not whole frames")
+    raw = raw.reshape(-1, width)
+    val = np.zeros(len(raw), np.int64)
+    for i in range(width):
+        val |= raw[:, i].astype(np.int64) << (8 * i)
+    sign = np.int64(1) << (8 * width - 1)
+    val = (val ^ sign) - sign
+    return ("pcm", val.reshape(-1, ch), bits, ch)
+
+
+def _ref_volume(path):
+    import nibabel as nib
+
+    img = nib.load(path)
+    shape = img.shape
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    dt = img.get_data_dtype()
+    if len(shape) != 3 or dt.fields is not None or dt.kind == "c":
+        raise _NotScalar(f"nibabel reads a {len(img.shape)}-D {dt} image {img.shape}")
+    arr = np.asanyarray(img.dataobj).reshape(shape)
+    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+    return arr, zooms
+
+
+class _NotScalar(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- comparisons
+def _cmp_image(out, ref):
+    if out.shape != ref.shape:
+        return "mismatch", f"shape {out.shape} vs reference {ref.shape}"
+    if np.array_equal(out, ref):
+        return "identical", ""
+    d = np.abs(out.astype(np.int16) - ref.astype(np.int16))
+    mx, mean = int(d.max()), float(d.mean())
+    kind = "close" if mean <= IMAGE_CLOSE_MEAN else "mismatch"
+    return kind, f"max={mx} mean={mean:.4g}"
+
+
+def _cmp_flac(out, ref):
+    what, val, bits, ch = ref
+    samples, _rate = out
+    x = np.asarray(samples, np.float64).reshape(len(samples), -1) * float(2 ** (bits - 1))
+    if what == "md5":
+        width = (bits + 7) // 8
+        ints = np.rint(x).astype("<i8").view(np.uint8).reshape(-1, 8)[:, :width]
+        ok = hashlib.md5(ints.tobytes()).digest() == val
+        return ("identical", "") if ok else ("mismatch", "differs from the STREAMINFO MD5")
+    if x.shape != val.shape:
+        return "mismatch", f"shape {x.shape} vs flac -d {val.shape}"
+    d = np.abs(x - val)
+    if not d.any():
+        return "identical", ""
+    return "mismatch", f"max={d.max():g} LSB, {int((d > 0).sum())} samples differ"
+
+
+def _cmp_sf(out, ref):
+    samples, _rate = out
+    samples = np.asarray(samples)
+    if samples.shape != ref.shape:
+        return "mismatch", f"shape {samples.shape} vs soundfile {ref.shape}"
+    if np.array_equal(samples, ref):
+        return "identical", ""
+    d = np.abs(samples.astype(np.float64) - ref)
+    return "close", f"max={d.max():.4g} mean={d.mean():.4g}"
+
+
+def _cmp_volume(vol, ref):
+    arr, zooms = ref
+    a = vol.array
+    if a.shape != arr.shape:
+        return "mismatch", f"shape {a.shape} vs nibabel {arr.shape}"
+    if not np.allclose(vol.spacing, zooms, rtol=1e-6, atol=0):
+        return "mismatch", f"spacing {vol.spacing} vs nibabel {zooms}"
+    x, y = a.astype(np.float64), np.asarray(arr, np.float64)
+    if np.array_equal(x, y, equal_nan=True) and vol.spacing == zooms:
+        return "identical", ""
+    d = np.abs(x - y)
+    rel = float(np.nanmax(d / np.maximum(np.abs(y), 1e-30))) if d.size else 0.0
+    kind = "close" if rel <= VOLUME_CLOSE_REL else "mismatch"
+    return kind, f"max={np.nanmax(d):.4g} rel={rel:.3g}"
+
+
+# --------------------------------------------------------------------------- one file
+def _message_problem(msg, rel):
+    if re.search(r" object at 0x[0-9a-fA-F]+", msg):
+        return "the message shows a Python object repr"
+    if rel not in msg and os.path.basename(rel) not in msg:
+        return "the message does not name the file"
+    return None
+
+
+def _selftest(rel):
+    """FASTLOAD_CONFORMANCE_SELFTEST=1 (the harness's own tests): files named crash-*,
+    hang-* and hog-* misbehave on purpose so the isolation can be tested."""
+    base = os.path.basename(rel)
+    if base.startswith("crash-"):
+        os.kill(os.getpid(), 11)
+    if base.startswith("hang-"):
+        threading.Event().wait()
+    if base.startswith("hog-"):
+        return bytearray(64 << 30)
+    return None
+
+
+def check(path, rel, kind):
+    if os.environ.get("FASTLOAD_CONFORMANCE_SELFTEST"):
+        _selftest(rel)
+    with open(path, "rb") as f:
+        data = f.read()
+    if kind == "image":
+        def call():
+            return fastload.image.decode(data, strict=False, name=rel)
+        reference, compare = (lambda: _ref_image(path)), _cmp_image
+    elif kind == "audio":
+        def call():
+            return fastload.audio.decode(data, name=rel)
+        if data[:4] == b"fLaC":
+            reference, compare = (lambda: _ref_flac(path, data)), _cmp_flac
+        else:
+            def reference():
+                return soundfile.read(path, dtype="float32", always_2d=False)[0]
+            compare = _cmp_sf
+    else:
+        def call():
+            return fastload.volume.read(path, layout="nifti")
+        reference, compare = (lambda: _ref_volume(path)), _cmp_volume
+
+    fresh = _on_fresh_thread(call)
+    _prime(kind)
+    again = _run(call)
+    if not _same(fresh, again):
+        return {"outcome": "history", "detail": "",
+                "message": f"fresh thread: {_describe(fresh)}; after other decodes: "
+                           f"{_describe(again)}"}
+    status, value = fresh
+    if status == "exc":
+        kind_ = "memory" if isinstance(value, MemoryError) else "exception"
+        return {"outcome": kind_, "detail": type(value).__name__, "message": str(value)}
+    ref = _run(reference)
+    if status == "fl":
+        msg = str(value)
+        problem = _message_problem(msg, rel)
+        if problem:
+            return {"outcome": "bad-message", "detail": type(value).__name__,
+                    "message": f"{problem}: {msg}"}
+        note = "" if ref[0] != "ok" else " [the reference decodes it]"
+        return {"outcome": "refused", "detail": type(value).__name__, "message": msg + note}
+    if ref[0] != "ok":
+        if isinstance(ref[1], _NotScalar):
+            return {"outcome": "mismatch", "detail": "decoded a non-3-D-scalar image",
+                    "message": str(ref[1])}
+        note = ""
+        if kind == "image":  # what Pillow gives when told to accept truncated files
+            loose = _run(lambda: _ref_image(path, truncated=True))
+            note = (f"; with LOAD_TRUNCATED_IMAGES: {' '.join(_cmp_image(value, loose[1]))}"
+                    if loose[0] == "ok" else "")
+        return {"outcome": "decoded-unverified", "detail": "",
+                "message": f"reference refuses: {_exc_text(ref[1])}{note}"}
+    outcome, detail = compare(value, ref[1])
+    return {"outcome": outcome, "detail": detail, "message": ""}
+
+
+def _describe(r):
+    if r[0] == "ok":
+        v = r[1]
+        if isinstance(v, tuple):
+            v = v[0]
+        arr = getattr(v, "array", v)
+        return f"decoded {getattr(arr, 'shape', '?')} checksum " \
+               f"{hashlib.md5(np.ascontiguousarray(arr).tobytes()).hexdigest()[:8]}"
+    return _exc_text(r[1])
+
+
+def _warm_up():
+    _prime("image")
+    _prime("audio")
+    import nibabel as nib
+
+    b = io.BytesIO()
+    img = nib.Nifti1Image(np.zeros((2, 3, 4), np.int16), np.eye(4))
+    img.to_file_map({"image": nib.FileHolder(fileobj=b), "header": nib.FileHolder(fileobj=b)})
+    fastload.volume.read(b.getvalue())
+
+
+def _vm_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * resource.getpagesize()
+
+
+def main():
+    _warm_up()
+    limit_mb = int(os.environ.get("FASTLOAD_CONFORMANCE_MEMORY_MB", "3072"))
+    limit = _vm_bytes() + limit_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _PROTO.write(json.dumps({"ready": True}) + "\n")
+    for line in sys.stdin:
+        req = json.loads(line)
+        try:
+            res = check(req["path"], req["rel"], req["kind"])
+        except MemoryError as exc:
+            res = {"outcome": "memory", "detail": "MemoryError", "message": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a harness/reference problem
+            res = {"outcome": "exception", "detail": type(exc).__name__,
+                   "message": f"in the harness: {exc}"}
+        _PROTO.write(json.dumps(res) + "\n")
+
+
+if __name__ == "__main__":
+    main()
