@@ -12,6 +12,7 @@ __all__ = [
     "SampleError",
     "SchemaError",
     "ShardError",
+    "StorageError",
 ]
 
 
@@ -33,6 +34,11 @@ class SchemaError(FastloadError, ValueError):
 
 class ShardError(FastloadError, OSError):
     """A shard or manifest is missing, truncated, corrupt or inconsistent."""
+
+
+class StorageError(FastloadError, OSError):
+    """Object storage refused or kept failing: bad URL, no such bucket, access denied,
+    or transient errors past the retry budget (names the URL; never holds a secret)."""
 
 
 class SampleError(FastloadError, RuntimeError):

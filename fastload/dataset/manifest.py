@@ -46,6 +46,7 @@ __all__ = [
     "load_manifest",
     "manifest_checksum",
     "merge_parts",
+    "parse_manifest",
     "validate_manifest",
     "write_manifest",
 ]
@@ -217,9 +218,19 @@ def load_manifest(folder):
         raise ShardError(f"{path}: no manifest{hint}") from None
     except OSError as exc:
         raise ShardError(f"{path}: cannot read manifest: {exc}") from exc
-    if size > MAX_MANIFEST_BYTES or len(raw) > MAX_MANIFEST_BYTES:
+    if size > MAX_MANIFEST_BYTES:
         raise ShardError(
-            f"{path}: manifest is {max(size, len(raw))} bytes, more than {MAX_MANIFEST_BYTES} "
+            f"{path}: manifest is {size} bytes, more than {MAX_MANIFEST_BYTES} "
+            "(fastload.dataset.manifest.MAX_MANIFEST_BYTES): not a fastload manifest"
+        )
+    return parse_manifest(raw, path)
+
+
+def parse_manifest(raw, path):
+    """Parse and validate the bytes of a ``manifest.json``; ``path`` names it in errors."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ShardError(
+            f"{path}: manifest is more than {MAX_MANIFEST_BYTES} bytes "
             "(fastload.dataset.manifest.MAX_MANIFEST_BYTES): not a fastload manifest"
         )
     try:

@@ -25,13 +25,29 @@ from fastload.errors import ShardError
 __all__ = ["Dataset", "open_dataset"]
 
 
-def open_dataset(path):
-    """Open a sharded dataset written by :class:`~fastload.ShardWriter`.
+def open_dataset(url, *, cache_dir=None, cache_limit=None, filesystem=None, storage_options=None):
+    """Open a sharded dataset written by :class:`~fastload.ShardWriter`, local or remote.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The dataset folder (or its ``manifest.json``).
+    url : str or os.PathLike
+        A local folder (or its ``manifest.json``), a ``file://`` URL, or an object-storage
+        URL: ``s3://bucket/prefix``, ``gs://...``, ``az://container/prefix`` (through
+        ``pyarrow.fs``) or any scheme fsspec knows (when installed).
+    cache_dir : str or os.PathLike, optional
+        Remote datasets only: where whole shards are cached (default
+        ``$FASTLOAD_CACHE_DIR``, else ``~/.cache/fastload``). Entries live under a folder
+        named after the manifest checksum, so two datasets never share entries. Processes
+        of one node may share it (see :mod:`fastload.dataset.cache`).
+    cache_limit : int or str, optional
+        Remote datasets only: bound on the cache's bytes (``50_000_000_000`` or ``"50GB"``);
+        least-recently-used shards no reader holds open are evicted. None: no bound.
+    filesystem : pyarrow.fs.FileSystem or fsspec filesystem, optional
+        Use this filesystem instead of resolving one from the URL's scheme.
+    storage_options : dict, optional
+        Keyword arguments of the filesystem class (for ``s3://``:
+        ``pyarrow.fs.S3FileSystem(**storage_options)``, e.g. ``endpoint_override``,
+        ``region``). Credentials otherwise come from each library's usual configuration.
 
     Returns
     -------
@@ -40,11 +56,39 @@ def open_dataset(path):
     Raises
     ------
     ShardError
-        No or invalid manifest (for example an unfinished write), or a shard file that is
-        missing or whose size differs from the manifest (names the shard). Shard contents
-        are not read; use :func:`~fastload.verify` for a full check.
+        No or invalid manifest (for example an unfinished write), a manifest whose
+        checksum does not match, or a local shard file that is missing or whose size
+        differs from the manifest (names the shard). Shard contents are not read here;
+        use :func:`~fastload.verify` for a full check of a local dataset.
+    StorageError
+        Remote only: unsupported URL, no such bucket, access denied, or transient errors
+        past the retry budget. Messages never contain credentials.
+
+    Notes
+    -----
+    Local datasets are memory-mapped in place (zero-copy). Remote datasets fetch and
+    verify the manifest first; each shard is downloaded whole into the cache on first use
+    (or ahead of use, see ``Dataset.prefetch``), checked against the manifest's size and
+    xxh3_128 checksum (a mismatch is fetched once more, then raises ShardError), then
+    memory-mapped like a local shard.
     """
-    return Dataset(_Store(path), None)
+    from fastload.dataset.filesystem import is_local, local_path
+
+    if is_local(url, filesystem):
+        path = local_path(url)
+        if filesystem is not None and "://" in str(path):
+            path = str(path).split("://", 1)[1]
+        return Dataset(_Store(path), None)
+    from fastload.dataset.remote import RemoteStore
+
+    store = RemoteStore(
+        url,
+        cache_dir=cache_dir,
+        cache_limit=cache_limit,
+        filesystem=filesystem,
+        storage_options=storage_options,
+    )
+    return Dataset(store, None)
 
 
 class _Batch:
@@ -202,12 +246,16 @@ def _ensure_fd_limit(num_shards):
 class _Store:
     """What every view of one dataset shares: manifest, row index, opened shards."""
 
-    def __init__(self, path):
-        path = Path(path)
-        if path.name == "manifest.json" and path.is_file():
-            path = path.parent
+    remote = False
+
+    def __init__(self, path, manifest=None):
+        if manifest is None:
+            path = Path(path)
+            if path.name == "manifest.json" and path.is_file():
+                path = path.parent
+            manifest = load_manifest(path)
         self.path = path
-        self.manifest = load_manifest(path)
+        self.manifest = manifest
         self.columns = columns_from_json(self.manifest["columns"])
         self.arrow_schema = arrow_schema(self.columns)
         self.shard_files = [s["file"] for s in self.manifest["shards"]]
@@ -228,12 +276,18 @@ class _Store:
         self.batch_starts = batch_starts
         self.batch_shard = batch_shard
         self.shard_starts = shard_starts
+        self.shard_starts_np = np.asarray(shard_starts + [pos], dtype=np.int64)
         self.shard_first_batch = shard_first_batch
         self.batches = [None] * len(batch_starts)
         self.batch_starts_np = np.asarray(batch_starts + [pos], dtype=np.int64)
         self._mmaps = [None] * len(self.shard_files)
+        self._opened = [None] * len(self.shard_files)
         self._lock = threading.Lock()
         _ensure_fd_limit(len(self.shard_files))
+
+    def reopen_spec(self):
+        """What a pickled view needs to reopen this dataset."""
+        return str(self.path)
 
     def _check_file(self, entry):
         p = self.path / entry["file"]
@@ -252,46 +306,59 @@ class _Store:
     def batch(self, b):
         got = self.batches[b]
         if got is None:
-            self.open_shard(self.batch_shard[b])
-            got = self.batches[b]
+            k = self.batch_shard[b]
+            got = self.open_shard(k)[b - self.shard_first_batch[k]]
         return got
 
     def open_shard(self, k):
+        """Map shard ``k`` (once) and return its list of ``_Batch``."""
+        opened = self._opened[k]
+        if opened is not None:
+            return opened
         with self._lock:
-            if self._mmaps[k] is not None:
-                return
-            entry = self.manifest["shards"][k]
-            name = entry["file"]
-            p = self.path / name
-            try:
-                mm = pa.memory_map(str(p), "r")
-                reader = pa.ipc.open_file(mm)
-                if reader.num_record_batches != len(entry["batch_rows"]):
-                    raise ShardError(
-                        f"{p}: shard holds {reader.num_record_batches} record batches, "
-                        f"manifest says {len(entry['batch_rows'])}"
-                    )
-                if not reader.schema.equals(self.arrow_schema, check_metadata=True):
-                    raise ShardError(f"{p}: shard schema does not match the manifest")
-                opened = []
-                for j, rows in enumerate(entry["batch_rows"]):
-                    rb = reader.get_batch(j)
-                    if rb.num_rows != rows:
-                        raise ShardError(
-                            f"{p}: record batch {j} holds {rb.num_rows} rows, manifest says {rows}"
-                        )
-                    opened.append(_Batch(rb, self.columns, str(p)))
-            except ShardError:
-                raise
-            except (OSError, pa.ArrowException, ValueError, TypeError) as exc:
-                raise ShardError(f"{p}: cannot read shard: {exc}") from exc
+            if self._opened[k] is not None:
+                return self._opened[k]
+            p = self.path / self.manifest["shards"][k]["file"]
+            opened, mm = self._map_shard(k, p, str(p))
             first = self.shard_first_batch[k]
             self.batches[first : first + len(opened)] = opened
             self._mmaps[k] = mm
+            self._opened[k] = opened
+        return opened
+
+    def _map_shard(self, k, p, label):
+        """Memory-map the shard file ``p`` and validate it against manifest entry ``k``."""
+        entry = self.manifest["shards"][k]
+        try:
+            mm = pa.memory_map(str(p), "r")
+            reader = pa.ipc.open_file(mm)
+            if reader.num_record_batches != len(entry["batch_rows"]):
+                raise ShardError(
+                    f"{label}: shard holds {reader.num_record_batches} record batches, "
+                    f"manifest says {len(entry['batch_rows'])}"
+                )
+            if not reader.schema.equals(self.arrow_schema, check_metadata=True):
+                raise ShardError(f"{label}: shard schema does not match the manifest")
+            opened = []
+            for j, rows in enumerate(entry["batch_rows"]):
+                rb = reader.get_batch(j)
+                if rb.num_rows != rows:
+                    raise ShardError(
+                        f"{label}: record batch {j} holds {rb.num_rows} rows, manifest says {rows}"
+                    )
+                opened.append(_Batch(rb, self.columns, label))
+        except ShardError:
+            raise
+        except (OSError, pa.ArrowException, ValueError, TypeError) as exc:
+            raise ShardError(f"{label}: cannot read shard: {exc}") from exc
+        return opened, mm
 
 
-def _reopen(path, index):
-    ds = open_dataset(path)
+def _reopen(spec, index):
+    if isinstance(spec, dict):
+        ds = open_dataset(spec["url"], **{k: v for k, v in spec.items() if k != "url"})
+    else:
+        ds = open_dataset(spec)
     return ds if index is None else ds.subset(index)
 
 
@@ -307,7 +374,8 @@ class Dataset:
 
     Attributes
     ----------
-    path : pathlib.Path
+    path : pathlib.Path or str
+        The folder of a local dataset; the URL (without credentials) of a remote one.
     columns : list of str
     schema : dict[str, Column]
         Column specs in column order (kind, dtype, ndim, shape).
@@ -384,7 +452,7 @@ class Dataset:
         )
 
     def __reduce__(self):
-        return (_reopen, (str(self._store.path), self._index))
+        return (_reopen, (self._store.reopen_spec(), self._index))
 
     # -- rows --------------------------------------------------------------------------
 
@@ -431,6 +499,46 @@ class Dataset:
         st = self._store
         k = bisect_right(st.shard_starts, g) - 1
         return st.shard_files[k], g - st.shard_starts[k]
+
+    def shard_index(self):
+        """Shard number of every row of this view: int64 ndarray of ``len(self)``.
+
+        What shard-aware loader orders (``Loader(order="shard_blocks")``) group by.
+        """
+        st = self._store
+        g = np.arange(st.num_rows, dtype=np.int64) if self._index is None else self._index
+        return np.searchsorted(st.shard_starts_np, g, side="right").astype(np.int64) - 1
+
+    def shard_nbytes(self):
+        """Bytes of every shard file (int64 ndarray, manifest order)."""
+        return np.asarray([s["num_bytes"] for s in self._store.manifest["shards"]], np.int64)
+
+    @property
+    def is_remote(self):
+        """True when shards come from object storage through the local cache."""
+        return self._store.remote
+
+    def prefetch(self, shards):
+        """Start downloading ``shards`` (shard numbers) into the cache on background
+        threads; returns at once. A no-op for local datasets and for shards already
+        cached or open."""
+        if self._store.remote:
+            self._store.prefetch(shards)
+
+    def storage_stats(self):
+        """Remote datasets: counters of this process's downloads and cache use
+        (``bytes_downloaded``, ``download_wait_s``, ``cache_hits``, ``cache_misses``,
+        ``downloads``, ``retries``); all zero for local datasets."""
+        if self._store.remote:
+            return self._store.stats()
+        return {
+            "bytes_downloaded": 0,
+            "download_wait_s": 0.0,
+            "cache_hits": 0,
+            "cache_misses": 0,
+            "downloads": 0,
+            "retries": 0,
+        }
 
     def subset(self, indices):
         """A view over some rows of this dataset, with the same API.

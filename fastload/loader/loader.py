@@ -24,7 +24,7 @@ import weakref
 
 from .collate import Collate
 from .pipeline import SamplePipeline
-from .sampler import EPOCH_END_POLICIES, num_batches, plan_epoch
+from .sampler import EPOCH_END_POLICIES, ORDERS, num_batches, plan_epoch
 
 __all__ = ["Loader"]
 
@@ -80,6 +80,22 @@ class Loader:
         in flight, batches handed over in shared memory (see
         :mod:`fastload.loader.process`); dataset, transform and collate must be picklable.
         The workers persist across epochs until :meth:`close` (or the loader is freed).
+    order : {"global", "shard_blocks"}
+        ``"global"``: one random permutation of the whole dataset per epoch (every rank
+        reads from every shard). ``"shard_blocks"``: a shard-aware order for remote
+        datasets (see :func:`fastload.loader.sampler.shard_block_order`): each rank reads
+        its own shards, about ``shard_window + 1`` at a time, so its downloads stay near
+        its share of the dataset and a cache of a few shards per rank suffices. Needs
+        ``shuffle=True`` and a dataset with ``shard_index()`` (``open_dataset``). Both are
+        pure functions of ``(seed, epoch)`` and the manifest; resume, elastic resume and
+        the epoch-end policies behave the same.
+    shard_window : int
+        ``order="shard_blocks"`` only: shards whose samples are mixed at any point of a
+        rank's stream (default 4); larger shuffles better and needs a bigger cache.
+    prefetch_shards : int, optional
+        Remote datasets only: how many distinct upcoming shards (of this rank's plan) are
+        downloaded ahead on background threads (default ``shard_window + 2`` with
+        ``"shard_blocks"``, 4 with ``"global"``); 0 disables.
     """
 
     def __init__(
@@ -98,6 +114,9 @@ class Loader:
         on_error="raise",
         collate=None,
         workers="thread",
+        order="global",
+        shard_window=4,
+        prefetch_shards=None,
     ):
         if epoch_end not in EPOCH_END_POLICIES:
             raise ValueError(f"epoch_end must be one of {EPOCH_END_POLICIES}, got {epoch_end!r}")
@@ -115,9 +134,28 @@ class Loader:
             raise ValueError(
                 f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
             )
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        if int(shard_window) < 1:
+            raise ValueError(f"shard_window must be >= 1, got {shard_window}")
         num_samples = len(dataset)
         if num_samples <= 0:
             raise ValueError("the dataset is empty")
+        shard_of = None
+        if order == "shard_blocks":
+            if not shuffle:
+                raise ValueError("order='shard_blocks' shuffles; it needs shuffle=True")
+            if not callable(getattr(dataset, "shard_index", None)):
+                raise ValueError(
+                    "order='shard_blocks' needs a dataset with shard_index() (the shard of "
+                    f"each sample, e.g. fastload.open_dataset); {type(dataset).__name__} has none"
+                )
+        if order == "shard_blocks" or getattr(dataset, "is_remote", False):
+            shard_of = _shard_index(dataset, num_samples)
+        if prefetch_shards is None:
+            prefetch_shards = int(shard_window) + 2 if order == "shard_blocks" else 4
+        if int(prefetch_shards) < 0:
+            raise ValueError(f"prefetch_shards must be >= 0, got {prefetch_shards}")
         if num_threads is None:
             num_threads = _default_threads()
         if int(num_threads) < 0:
@@ -134,6 +172,11 @@ class Loader:
         self.on_error = on_error
         self.workers = workers
         self.num_samples = num_samples
+        self.order = order
+        self.shard_window = int(shard_window)
+        self.prefetch_shards = int(prefetch_shards) if getattr(dataset, "is_remote", False) else 0
+        self._shard_of = shard_of
+        self._resume_layout = None  # (epoch, (world_size, batch_size)) from a loaded state
         self.collate = Collate() if collate is None else collate
         spec = getattr(transform, "output_spec", None) if transform is not None else None
         use_out = spec is not None and isinstance(self.collate, Collate)
@@ -145,6 +188,10 @@ class Loader:
             shuffle=self.shuffle,
             on_error=on_error,
             use_out=use_out,
+            order=order,
+            shard_of=shard_of if order == "shard_blocks" else None,
+            layout=(self.world_size, self.batch_size),
+            shard_window=self.shard_window,
         )
         self._epoch = 0
         self._position = 0
@@ -153,6 +200,7 @@ class Loader:
         self._pinned_state = None  # set by look-ahead adapters, see lookahead()
         self._buffer_pool = None
         self._stats = _new_stats()
+        self._storage_base = self._storage_now()
 
     # -- epoch and state -------------------------------------------------------------
     @property
@@ -213,7 +261,9 @@ class Loader:
         dict
             ``version``, ``seed``, ``epoch``, ``position`` (samples consumed globally in
             the epoch), ``num_samples``, ``shuffle``, ``world_size``, ``batch_size`` and
-            ``epoch_end`` (the last three for information; resuming re-partitions).
+            ``epoch_end`` (the last three for information; resuming re-partitions),
+            ``order`` and ``order_layout`` (the world and batch size the current epoch's
+            ``"shard_blocks"`` order was cut for: kept until the epoch ends).
         """
         if self._pinned_state is not None:
             return dict(self._pinned_state)
@@ -227,7 +277,16 @@ class Loader:
             "world_size": self.world_size,
             "batch_size": self.batch_size,
             "epoch_end": self.epoch_end,
+            "order": self.order,
+            "order_layout": list(self._layout()),
         }
+
+    def _layout(self):
+        """``(world_size, batch_size)`` the current epoch's shard-aware order is cut for."""
+        saved = self._resume_layout
+        if saved is not None and saved[0] == self._epoch and self._position > 0:
+            return saved[1]
+        return (self.world_size, self.batch_size)
 
     def load_state_dict(self, state):
         """Continue from ``state`` (possibly saved with another world size or batch size)."""
@@ -237,6 +296,11 @@ class Loader:
             raise ValueError(
                 f"state was saved for a dataset of {state['num_samples']} samples, "
                 f"this one has {self.num_samples}"
+            )
+        if state.get("order", "global") != self.order:
+            raise ValueError(
+                f"state was saved with order={state.get('order', 'global')!r}, "
+                f"this loader has order={self.order!r}"
             )
         if bool(state["shuffle"]) != self.shuffle:
             raise ValueError(
@@ -252,6 +316,8 @@ class Loader:
         self._pipeline._order = (None, None)
         self._epoch = int(state["epoch"])
         self._position = position
+        layout = state.get("order_layout")
+        self._resume_layout = (self._epoch, tuple(int(v) for v in layout)) if layout else None
         if position >= self.num_samples:
             self._epoch += 1
             self._position = 0
@@ -315,9 +381,16 @@ class Loader:
             (``wait_s / wall_s``: near 1 means input is the bottleneck),
             ``samples_per_s``, ``per_sample_ms`` (per stage), ``num_errors`` and
             ``errors`` (the last 1000 skipped failures: epoch, index, shard, row, error,
-            substitute).
+            substitute). Remote datasets add, for this process: ``bytes_downloaded``,
+            ``download_wait_s`` (readers blocked on a shard not yet in the cache),
+            ``cache_hits`` / ``cache_misses`` (shard opens that found it cached or had to
+            wait), ``downloads`` and ``retries`` (zero for local data; with
+            ``workers="process"`` only the consumer process's prefetching is counted).
         """
         s = dict(self._stats)
+        now = self._storage_now()
+        for k, v in now.items():
+            s[k] = v - self._storage_base.get(k, 0)
         s["errors"] = list(self._stats["errors"])
         wall = s["wall_s"]
         s["stall_fraction"] = s["wait_s"] / wall if wall > 0 else 0.0
@@ -326,7 +399,21 @@ class Loader:
         s["per_sample_ms"] = {k: 1e3 * s[f"{k}_s"] / n for k in ("read", "transform", "collate")}
         if reset:
             self._stats = _new_stats()
+            self._storage_base = now
         return s
+
+    def _storage_now(self):
+        get = getattr(self.dataset, "storage_stats", None)
+        if get is None:
+            return {
+                "bytes_downloaded": 0,
+                "download_wait_s": 0.0,
+                "cache_hits": 0,
+                "cache_misses": 0,
+                "downloads": 0,
+                "retries": 0,
+            }
+        return dict(get())
 
     def _record(self, batch_len, errors, timing, wait, wall):
         st = self._stats
@@ -358,6 +445,17 @@ class Loader:
             f"prefetch={self.prefetch}, epoch_end={self.epoch_end!r}, on_error={self.on_error!r}, "
             f"workers={self.workers!r}, epoch={self._epoch}, position={self._position})"
         )
+
+
+def _shard_index(dataset, num_samples):
+    import numpy as np
+
+    shard_of = np.asarray(dataset.shard_index(), dtype=np.int64)
+    if shard_of.shape != (num_samples,):
+        raise ValueError(
+            f"dataset.shard_index() has shape {shard_of.shape}, expected ({num_samples},)"
+        )
+    return shard_of
 
 
 def _new_stats():
@@ -403,7 +501,9 @@ class _EpochIterator:
             # the epoch is over.
             loader._epoch = self._epoch + 1
             loader._position = 0
-        loader._pipeline.order(self._epoch)  # computed once here, not by every worker
+        loader._pipeline.set_order_key((loader.seed, loader._layout()))
+        self._order = loader._pipeline.order(self._epoch)  # computed once here, not per worker
+        self._prefetched = 0  # plan batches whose shards were handed to dataset.prefetch
         self._backend, self._in_flight = loader._backend()
         self._finalizer = weakref.finalize(self, self._backend.close)
         self._next = 0
@@ -413,9 +513,31 @@ class _EpochIterator:
 
     def _fill(self):
         plan = self._plan
+        if self._loader.prefetch_shards:
+            self._prefetch_ahead()
         while self._submitted < len(plan) and self._submitted - self._next < self._in_flight:
             self._backend.submit(self._submitted, self._epoch, plan.positions[self._submitted])
             self._submitted += 1
+
+    def _prefetch_ahead(self):
+        """Ask the dataset to download the next ``prefetch_shards`` distinct shards of this
+        rank's plan (from the batch the consumer waits for next) on background threads."""
+        loader = self._loader
+        plan = self._plan
+        want = loader.prefetch_shards
+        seen = {}
+        k = self._next
+        n = loader.num_samples
+        while k < len(plan) and len(seen) < want:
+            idx = self._order[plan.positions[k] % n]
+            for s in loader._shard_of[idx].tolist():
+                if s not in seen:
+                    seen[s] = None
+                    if len(seen) >= want:
+                        break
+            k += 1
+        if seen:
+            loader.dataset.prefetch(list(seen))
 
     def __iter__(self):
         return self

@@ -20,7 +20,7 @@ import numpy as np
 from fastload._rng import sample_rng
 from fastload.errors import SampleError
 
-from .sampler import epoch_order
+from .sampler import epoch_order, shard_block_order
 
 __all__ = ["SamplePipeline", "allocate_out", "assemble", "describe_sample", "run_batch"]
 
@@ -75,11 +75,28 @@ class SamplePipeline:
         Pass ``out=`` views to the transform (it defines ``output_spec``).
     """
 
-    def __init__(self, dataset, transform, *, seed, shuffle, on_error, use_out):
+    def __init__(
+        self,
+        dataset,
+        transform,
+        *,
+        seed,
+        shuffle,
+        on_error,
+        use_out,
+        order="global",
+        shard_of=None,
+        layout=(1, 1),
+        shard_window=4,
+    ):
         self.dataset = dataset
         self.transform = transform
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
+        self.order_name = order
+        self.shard_of = shard_of
+        self.layout = tuple(int(v) for v in layout)
+        self.shard_window = int(shard_window)
         self.on_error = on_error
         self.use_out = use_out
         self.num_samples = len(dataset)
@@ -91,12 +108,32 @@ class SamplePipeline:
         state["_order"] = (None, None)
         return state
 
+    def order_key(self):
+        """What besides the epoch the order depends on: ``(seed, (world_size, batch_size))``."""
+        return (self.seed, self.layout)
+
+    def set_order_key(self, key):
+        self.seed = int(key[0])
+        self.layout = tuple(int(v) for v in key[1])
+
     def order(self, epoch):
-        """Cached :func:`epoch_order` of ``epoch``."""
-        cached_epoch, order = self._order
-        if cached_epoch != epoch:
-            order = epoch_order(self.num_samples, self.seed, epoch, shuffle=self.shuffle)
-            self._order = (epoch, order)
+        """Cached epoch order of ``epoch`` (:func:`epoch_order` or :func:`shard_block_order`)."""
+        cached_key, order = self._order
+        key = (epoch, self.seed, self.layout)
+        if cached_key != key:
+            if self.order_name == "shard_blocks":
+                w, b = self.layout
+                order = shard_block_order(
+                    self.shard_of,
+                    self.seed,
+                    epoch,
+                    world_size=w,
+                    batch_size=b,
+                    shard_window=self.shard_window,
+                )
+            else:
+                order = epoch_order(self.num_samples, self.seed, epoch, shuffle=self.shuffle)
+            self._order = (key, order)
         return order
 
     def _one(self, index, epoch, out, timing):

@@ -187,10 +187,9 @@ def _worker_main(pipeline, collate, output_spec, tasks, results, min_gen):
             continue
         if item is None:
             return
-        gen, k, seed, epoch, positions = item
-        if pipeline.seed != seed:  # the loader loaded a state with another seed
-            pipeline.seed = seed
-            pipeline._order = (None, None)
+        gen, k, order_key, epoch, positions = item
+        if pipeline.order_key() != order_key:  # the loader loaded a state (seed, layout)
+            pipeline.set_order_key(order_key)
         if gen < min_gen.value:  # the iterator that asked for it has stopped
             results.put(pickle.dumps((gen, k, "skipped", None, None, None)))
             continue
@@ -394,7 +393,7 @@ class _Session:
         self._closed = False
 
     def submit(self, k, epoch, positions):
-        self._pool._submit(self._gen, k, self._pipeline.seed, epoch, positions)
+        self._pool._submit(self._gen, k, self._pipeline.order_key(), epoch, positions)
 
     def result(self, k):
         return self._pool._result(self._gen, k)

@@ -48,9 +48,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["EPOCH_END_POLICIES", "EpochPlan", "epoch_order", "plan_epoch"]
+__all__ = [
+    "EPOCH_END_POLICIES",
+    "ORDERS",
+    "EpochPlan",
+    "epoch_order",
+    "plan_epoch",
+    "shard_block_order",
+]
 
 EPOCH_END_POLICIES = ("pad", "drop", "partial")
+ORDERS = ("global", "shard_blocks")
 
 # Mixed in as a SeedSequence spawn key so the order stream can never coincide with a
 # per-sample stream SeedSequence([seed, epoch, index]) (entropy is zero-padded, so an
@@ -80,6 +88,99 @@ def epoch_order(num_samples, seed, epoch, *, shuffle=True):
         return np.arange(num_samples, dtype=np.int64)
     ss = np.random.SeedSequence([int(seed), int(epoch)], spawn_key=(_ORDER_TAG,))
     return np.random.Generator(np.random.PCG64(ss)).permutation(num_samples).astype(np.int64)
+
+
+_SHARD_TAG = 0x7368617264  # "shard"
+
+
+def shard_block_order(shard_of, seed, epoch, *, world_size=1, batch_size=1, shard_window=4):
+    """Shard-aware epoch order: each rank streams through its own few shards at a time.
+
+    The order is a permutation of ``N = len(shard_of)`` positions, a pure function of
+    ``(shard_of, seed, epoch, world_size, batch_size, shard_window)``, dealt to ranks by
+    :func:`plan_epoch` exactly like the global order (so every epoch-end policy, resume
+    and elastic resume work unchanged). It is built so that rank ``r``'s slices of the
+    global batches come from rank ``r``'s own shards:
+
+    1. The shards are shuffled, then dealt to ``world_size`` *streams*, each shard to the
+       stream holding the fewest rows so far (streams differ by at most one shard).
+    2. Within a stream, shard ``s`` (``n_s`` rows, starting at row ``c_s`` of the stream)
+       spreads its samples uniformly at random over the interval of width
+       ``max(n_s, shard_window * mean rows per shard)`` centred on ``c_s + n_s / 2``; the
+       stream is its samples sorted by those keys. Consecutive samples therefore mix about
+       ``shard_window`` neighbouring shards, and a shard is in use for about
+       ``shard_window`` shards' worth of the stream (the rank's working set is about
+       ``shard_window + 1`` shards). ``shard_window=1`` gives shard after shard, each
+       shuffled internally.
+    3. The streams are interleaved ``batch_size`` samples at a time, stream ``r`` at the
+       ``r``-th slot of every global batch: exactly the slice :func:`plan_epoch` hands
+       rank ``r``. Once a stream runs dry (the last shard or so of an epoch) the others
+       close up, and ranks may read a few samples of a neighbour's shards.
+
+    Parameters
+    ----------
+    shard_of : ndarray of int, shape (N,)
+        Shard number of each dataset index (``Dataset.shard_index()``).
+    seed, epoch : int
+    world_size, batch_size : int
+        The layout (``W``, ``B``) the streams are cut for. An elastic restart keeps the
+        saved layout for the rest of that epoch (exactly-once holds whatever the layout;
+        only locality drops) and uses the new one from the next epoch.
+    shard_window : int
+        Shards mixed at any point of a stream (>= 1).
+
+    Returns
+    -------
+    order : ndarray, shape (N,), int64
+    """
+    shard_of = np.asarray(shard_of, dtype=np.int64)
+    n = len(shard_of)
+    w = int(world_size)
+    b = int(batch_size)
+    if w < 1 or b < 1 or int(shard_window) < 1:
+        raise ValueError(
+            f"need world_size, batch_size, shard_window >= 1, got {w}, {b}, {shard_window}"
+        )
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    ss = np.random.SeedSequence([int(seed), int(epoch)], spawn_key=(_ORDER_TAG, _SHARD_TAG))
+    rng = np.random.Generator(np.random.PCG64(ss))
+    by_shard = np.argsort(shard_of, kind="stable")  # dataset indices grouped by shard
+    shards, starts, counts = np.unique(shard_of[by_shard], return_index=True, return_counts=True)
+    num = len(shards)
+    perm = rng.permutation(num)
+    # 1. deal shuffled shards to streams: fewest rows first (ties: lowest stream)
+    import heapq
+
+    heap = [(0, r) for r in range(w)]
+    stream_of = np.empty(num, dtype=np.int64)
+    for s in perm.tolist():
+        rows, r = heapq.heappop(heap)
+        stream_of[s] = r
+        heapq.heappush(heap, (rows + int(counts[s]), r))
+    # row offset of each shard inside its stream, in dealing order
+    offset = np.empty(num, dtype=np.float64)
+    filled = np.zeros(w, dtype=np.int64)
+    for s in perm.tolist():
+        r = stream_of[s]
+        offset[s] = filled[r]
+        filled[r] += counts[s]
+    # 2. keys: samples spread over a window centred on their shard's place
+    width = np.maximum(counts, shard_window * (n / num)).astype(np.float64)
+    centre = offset + counts / 2.0
+    sample_shard = np.repeat(np.arange(num), counts)  # aligned with by_shard
+    u = rng.random(n)
+    keys = centre[sample_shard] + (u - 0.5) * width[sample_shard]
+    stream = stream_of[sample_shard]
+    # rank within its stream after sorting by key
+    within_sorted = np.lexsort((keys, stream))  # by stream, then key
+    j = np.empty(n, dtype=np.int64)
+    sorted_stream = stream[within_sorted]
+    first_of_stream = np.searchsorted(sorted_stream, np.arange(w))
+    j[within_sorted] = np.arange(n) - first_of_stream[sorted_stream]
+    # 3. interleave: round j // B, stream, then j % B
+    final = np.lexsort((j % b, stream, j // b))
+    return by_shard[final].astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ class ArrayDataset:
     def locate(self, i):
         return f"shard-{i // self.shard_size:05d}.arrow", i % self.shard_size
 
+    def shard_index(self):
+        """Pretend shard of every sample (what ``order="shard_blocks"`` groups by)."""
+        return np.arange(self.n, dtype=np.int64) // self.shard_size
+
 
 class NoiseTransform:
     """Adds ``rng.standard_normal`` noise to ``x`` and stores one draw as ``u``."""
