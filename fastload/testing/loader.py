@@ -18,6 +18,7 @@ __all__ = [
     "NoiseTransform",
     "PythonBusyTransform",
     "RaggedTransform",
+    "RecordTransform",
     "SleepTransform",
     "SpecTransform",
     "take_batches",
@@ -51,6 +52,19 @@ class ArrayDataset:
     def shard_index(self):
         """Pretend shard of every sample (what ``order="shard_blocks"`` groups by)."""
         return np.arange(self.n, dtype=np.int64) // self.shard_size
+
+
+class RecordTransform:
+    """For datasets of ``x`` (float32 array), ``label`` (int), ``blob`` (bytes) rows
+    (remote-dataset tests): noise on ``x``, ``blob`` as a uint8 array."""
+
+    def __call__(self, sample, rng):
+        x = np.asarray(sample["x"], dtype=np.float32)
+        return {
+            "x": x + rng.standard_normal(x.shape).astype(np.float32),
+            "label": sample["label"],
+            "blob": np.frombuffer(sample["blob"], dtype=np.uint8).copy(),
+        }
 
 
 class NoiseTransform:
