@@ -9,6 +9,7 @@ __all__ = [
     "DecodeError",
     "FastloadError",
     "LimitError",
+    "PerformanceWarning",
     "SampleError",
     "SchemaError",
     "ShardError",
@@ -51,3 +52,9 @@ class SampleError(FastloadError, RuntimeError):
         super().__init__(message)
         self.index = index
         self.shard = shard
+
+
+class PerformanceWarning(UserWarning):
+    """A slower fallback is in use (fastload was built without libjpeg-turbo, or its
+    Huffman decoder was refused); ``fastload doctor`` says what to install. Silence it with
+    ``warnings.filterwarnings("ignore", category=fastload.errors.PerformanceWarning)``."""

@@ -346,8 +346,14 @@ static boolean decode_mcu(j_decompress_ptr cinfo, JBLOCKROW *MCU_data)
 
 int fl_huff_install(j_decompress_ptr cinfo, fl_huff_state *st)
 {
-    if (!fl_jpeg_fast_huffman())
+    /* fl_huff_verified: this libjpeg-turbo is one we were verified against (huffcheck.c) */
+    if (!fl_jpeg_fast_huffman() || !fl_huff_verified())
         return 0;
+    return fl_huff_take_over(cinfo, st);
+}
+
+int fl_huff_take_over(j_decompress_ptr cinfo, fl_huff_state *st)
+{
     if (cinfo->progressive_mode || cinfo->arith_code || cinfo->data_precision != 8 ||
         cinfo->comps_in_scan != cinfo->num_components || cinfo->comps_in_scan > 4 ||
         cinfo->blocks_in_MCU > 10 || cinfo->Ss != 0 || cinfo->Se != 63 || cinfo->Ah != 0 ||

@@ -55,6 +55,19 @@ typedef struct {
  * decodes when no bit is missing (libjpeg's read-ahead reports the end). */
 int fl_huff_install(j_decompress_ptr cinfo, fl_huff_state *st);
 
+/* fl_huff_install without the switch and version checks (huffcheck.c's self-test) */
+int fl_huff_take_over(j_decompress_ptr cinfo, fl_huff_state *st);
+
+/* huffcheck.c: 1 when the running libjpeg-turbo is a release huffman.c was verified
+ * against and the load-time self-test passed (computed once, thread-safe); the verdict
+ * in words; the library versions and how it was linked ("static" or "shared"). */
+int fl_huff_verified(void);
+const char *fl_huff_verdict(void);
+const char *fl_libjpeg_build_version(void);
+const char *fl_libjpeg_runtime_version(void);
+const char *fl_libjpeg_link(void);
+const char *fl_libjpeg_library(void); /* "linked statically" or the shared library's path */
+
 /* 1 (default) to use fl_huff_install, 0 to keep libjpeg-turbo's decoder everywhere */
 void fl_jpeg_set_fast_huffman(int on);
 int fl_jpeg_fast_huffman(void);

@@ -1035,3 +1035,16 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
     }
     return FL_OK;
 }
+
+const char *fl_image_resize_simd(void)
+{
+#ifdef FL_X86
+#ifdef FL_HAVE_AVX512
+    if (cpu_has_avx512())
+        return "avx512f";
+#endif
+    if (cpu_has_avx2_fma())
+        return "avx2+fma";
+#endif
+    return "portable";
+}

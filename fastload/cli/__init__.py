@@ -10,7 +10,7 @@ from importlib import import_module
 
 __all__ = ["main"]
 
-COMMANDS = ["build", "bench", "demo", "inspect", "verify"]
+COMMANDS = ["build", "bench", "demo", "doctor", "inspect", "verify"]
 
 
 def build_parser():

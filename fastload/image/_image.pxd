@@ -28,6 +28,7 @@ cdef extern from "fastload/image.h" nogil:
         float inv_std[3]
 
     const char *fl_image_last_error()
+    const char *fl_image_resize_simd()
     int fl_jpeg_read_header(const uint8_t *data, size_t size, fl_jpeg_info *info)
     int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num, int y0, int x0,
                        int h, int w, uint64_t max_pixels, int strict, uint8_t *out,

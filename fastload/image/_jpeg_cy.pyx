@@ -35,6 +35,29 @@ from fastload.image._image cimport (
 cdef extern from "../../csrc/image/huffman.h" nogil:
     void fl_jpeg_set_fast_huffman(int on)
     int fl_jpeg_fast_huffman()
+    int fl_huff_verified()
+    const char *fl_huff_verdict()
+    const char *fl_libjpeg_build_version()
+    const char *fl_libjpeg_runtime_version()
+    const char *fl_libjpeg_link()
+    const char *fl_libjpeg_library()
+
+
+def huffman_check():
+    """Whether huffman.c may be used with the libjpeg-turbo this module runs with
+    (csrc/image/huffcheck.c: version at build and load time, then a self-test), as
+    ``(verified, verdict)``. Computed once per process."""
+    return bool(fl_huff_verified()), fl_huff_verdict().decode()
+
+
+def libjpeg_versions():
+    """``{"built_against", "running", "link", "library"}``: the libjpeg headers this
+    module was compiled with, the libjpeg-turbo release that runs, "static" or "shared",
+    and where it comes from ("linked statically" or the shared library's path)."""
+    return {"built_against": fl_libjpeg_build_version().decode(),
+            "running": fl_libjpeg_runtime_version().decode(),
+            "link": fl_libjpeg_link().decode(),
+            "library": fl_libjpeg_library().decode()}
 
 
 def set_fast_huffman(bint on):

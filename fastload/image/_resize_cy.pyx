@@ -7,7 +7,20 @@ Private: use :func:`fastload.image.resized_crop`, which validates arguments.
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport uint8_t
 
-from fastload.image._image cimport FL_OK, fill_spec, fl_image_last_error, fl_image_resize, fl_resize_spec
+from fastload.image._image cimport (
+    FL_OK,
+    fill_spec,
+    fl_image_last_error,
+    fl_image_resize,
+    fl_image_resize_simd,
+    fl_resize_spec,
+)
+
+
+def simd():
+    """The SIMD path of the resize kernel on this CPU: 'avx512f', 'avx2+fma' or 'portable'."""
+    return fl_image_resize_simd().decode()
+
 
 ITEMSIZE = {0: 1, 1: 4, 2: 2}
 

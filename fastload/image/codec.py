@@ -8,12 +8,13 @@ without copying it. Sizes declared in a header are checked against a pixel limit
 
 import io
 import os
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
-from fastload.errors import DecodeError, LimitError
+from fastload.errors import DecodeError, LimitError, PerformanceWarning
 
 try:  # compiled only when libjpeg-turbo headers were found at build time
     from fastload.image import _jpeg_cy
@@ -21,6 +22,21 @@ except ImportError:  # pragma: no cover - depends on the build
     _jpeg_cy = None
 if _jpeg_cy is not None and os.environ.get("FASTLOAD_JPEG_HUFFMAN", "") == "libjpeg":
     _jpeg_cy.set_fast_huffman(False)
+# say loudly, once per process, when a slow fallback is in use (fastload/backends.py)
+if _jpeg_cy is None:  # pragma: no cover - depends on the build
+    warnings.warn(
+        "fastload was built without libjpeg-turbo: JPEG decoding falls back to Pillow, "
+        "several times slower. Run `fastload doctor` for what to install.",
+        PerformanceWarning,
+        stacklevel=2,
+    )
+elif _jpeg_cy.fast_huffman() and not _jpeg_cy.huffman_check()[0]:
+    warnings.warn(
+        f"fastload's JPEG Huffman decoder is disabled ({_jpeg_cy.huffman_check()[1]}); "
+        "libjpeg-turbo's own is used (same pixels, slower). Run `fastload doctor`.",
+        PerformanceWarning,
+        stacklevel=2,
+    )
 
 __all__ = [
     "ImageInfo",

@@ -66,6 +66,9 @@ typedef struct {
 /* Message describing the last failure on this thread (never NULL). */
 const char *fl_image_last_error(void);
 
+/* The SIMD path fl_image_resize takes on this CPU: "avx512f", "avx2+fma" or "portable". */
+const char *fl_image_resize_simd(void);
+
 /* Parse the JPEG header only. */
 int fl_jpeg_read_header(const uint8_t *data, size_t size, fl_jpeg_info *info);
 
