@@ -2,6 +2,10 @@
 
 import sys
 
-from fastload.cli import main
+try:
+    from fastload.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the interpreter imports: one line, no traceback
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -13,6 +13,7 @@ __all__ = [
     "SampleError",
     "SchemaError",
     "ShardError",
+    "SourceError",
     "StorageError",
 ]
 
@@ -31,6 +32,11 @@ class LimitError(DecodeError):
 
 class SchemaError(FastloadError, ValueError):
     """A record does not match the dataset schema (names the column)."""
+
+
+class SourceError(FastloadError, ValueError):
+    """A build's raw data layout or arguments are wrong (missing folder, output exists ...);
+    raised before anything is built. ``fastload build`` reports it in one line, status 2."""
 
 
 class ShardError(FastloadError, OSError):

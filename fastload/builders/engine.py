@@ -15,10 +15,20 @@ values) or raising. The engine:
 4. moves the parts' shard files into ``OUT`` in part order, writes ``bad_samples.json``
    and finally the merged ``manifest.json``.
 
-Bad samples (``encode`` raised) are listed with the item and error; with
-``on_error="skip"`` they are left out, with ``on_error="fail"`` the build stops with a
-:class:`fastload.errors.DecodeError` naming the item. ``encode`` may return None to drop an
-item on purpose (a filter, e.g. LibriSpeech's duration limit); those are counted.
+Bad samples (``encode`` raised a :class:`~fastload.errors.DecodeError` or
+:class:`~fastload.errors.SchemaError`: the sample itself is bad) are listed with the item
+and error; with ``on_error="skip"`` they are left out, with ``on_error="fail"`` the build
+stops with a :class:`fastload.errors.DecodeError` naming the item. Any other exception (a
+bug, a missing module, a full disk) stops the build with its traceback. ``encode`` may
+return None to drop an item on purpose (a filter, e.g. LibriSpeech's duration limit);
+those are counted.
+
+Interrupts never lose data: a part becomes complete only by an atomic rename of its
+finished folder, so Ctrl-C, SIGTERM or SIGKILL at any moment leaves complete parts and
+leftovers a rerun removes. Local workers ignore SIGINT/SIGTERM (the parent stops them) and
+die with the parent (``PR_SET_PDEATHSIG`` on Linux). On Ctrl-C the parent kills its
+workers at once and raises :class:`KeyboardInterrupt`; a second Ctrl-C while it cleans up
+exits the process immediately (status 130).
 
 ``index_by="split"`` records, for each value of that column, the global row indices that
 hold it (``metadata["splits"]``), so a loader can select e.g. KiTS19's train or eval cases
@@ -28,21 +38,29 @@ with ``ds.subset(ds.metadata["splits"]["train"])``.
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+import traceback
+import uuid
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastload._workers import MAIN_GUARD_EXIT, exit_if_bootstrapping, main_guard_error
 from fastload.dataset import ShardWriter
 from fastload.dataset.manifest import merge_parts
-from fastload.errors import DecodeError, FastloadError
+from fastload.errors import DecodeError, FastloadError, SchemaError, SourceError
 
-__all__ = ["BuildResult", "run_build"]
+__all__ = ["BuildResult", "check_source", "run_build"]
 
 PARTS_DIR = ".parts"
 BAD_SAMPLES = "bad_samples.json"
 PART_SUMMARY = "part-summary.json"
+TMP_MARK = ".tmp-"
+POLL_S = 0.2
 
 
 @dataclass
@@ -67,35 +85,61 @@ def _part_dir(out, k):
     return Path(out) / PARTS_DIR / f"part-{k:05d}"
 
 
-def _build_part(out, k, items, encode, on_error, shard_size_bytes, index_by):
-    """Build part ``k`` from ``items``; returns its summary dict (rows, bad, filtered, keys)."""
-    part = _part_dir(out, k)
+def is_sample_error(exc):
+    """True when ``exc`` says the sample itself is bad (the decoder or schema check said so).
+
+    Only these become bad samples; anything else (a bug, a missing module, an interrupt,
+    a full disk) stops the build with its traceback.
+    """
+    return isinstance(exc, (DecodeError, SchemaError))
+
+
+def _build_part(out, k, items, encode, on_error, shard_size_bytes, index_by, tick=None):
+    """Build part ``k`` from ``items``; returns its summary dict (rows, bad, filtered, keys).
+
+    The part is written into a private temporary folder that is renamed to
+    ``part-NNNNN`` only once complete (its summary inside), so an interrupt, a crash or
+    even a second writer of the same part (an orphan of a killed build) never leaves a
+    part that looks complete and is not.
+    """
+    final = _part_dir(out, k)
+    tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     bad, keys = [], []
     rows = filtered = 0
-    if part.exists():
-        shutil.rmtree(part)
-    part.parent.mkdir(parents=True, exist_ok=True)
-    with ShardWriter(part, shard_size_bytes=shard_size_bytes, overwrite=True) as writer:
-        for item in items:
-            try:
-                record = encode(item)
-            except Exception as exc:  # noqa: BLE001 - every failure is reported by item
-                message = f"{type(exc).__name__}: {exc}"
-                if on_error == "fail":
-                    raise DecodeError(f"{item}: {message}") from exc
-                bad.append({"item": str(item), "error": message})
-                continue
-            if record is None:  # the encoder filtered it out on purpose (e.g. too long)
-                filtered += 1
-                continue
-            writer.write(record)
-            rows += 1
-            if index_by is not None:
-                keys.append(record[index_by])
-    summary = {"rows": rows, "bad": bad, "filtered": filtered, "keys": keys}
-    tmp = part / (PART_SUMMARY + ".tmp")
-    tmp.write_text(json.dumps(summary))
-    os.replace(tmp, part / PART_SUMMARY)  # written last: marks the part complete
+    try:
+        with ShardWriter(tmp, shard_size_bytes=shard_size_bytes, overwrite=True) as writer:
+            for item in items:
+                try:
+                    record = encode(item)
+                except Exception as exc:
+                    if not is_sample_error(exc):
+                        raise  # not about this sample: stop the build, part incomplete
+                    message = f"{type(exc).__name__}: {exc}"
+                    if on_error == "fail":
+                        raise DecodeError(f"{item}: {message}") from exc
+                    bad.append({"item": str(item), "error": message})
+                else:
+                    if record is None:  # the encoder filtered it out on purpose
+                        filtered += 1
+                    else:
+                        writer.write(record)
+                        rows += 1
+                        if index_by is not None:
+                            keys.append(record[index_by])
+                if tick is not None:
+                    tick(1)
+        summary = {"rows": rows, "bad": bad, "filtered": filtered, "keys": keys}
+        (tmp / PART_SUMMARY).write_text(json.dumps(summary))
+        try:
+            os.rename(tmp, final)  # atomic: the part is complete from here on
+        except OSError:
+            if not _part_done(out, k):  # another writer's complete copy is fine
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return summary
 
 
@@ -143,24 +187,29 @@ def run_build(
         Items per part (and per shard, unless a part exceeds ``shard_size_bytes``).
     workers : int, optional
         Local processes; defaults to ``os.cpu_count()``. Output does not depend on it.
+        With more than one, the calling script needs an ``if __name__ == "__main__":``
+        guard (workers are started with ``spawn``).
     engine : {"local", "ray"}
     on_error : {"skip", "fail"}
     progress : bool, optional
         Progress bar; defaults to on when stderr is a terminal and CI is unset.
     """
+    exit_if_bootstrapping()  # a worker re-running an unguarded script: see fastload._workers
     if on_error not in ("skip", "fail"):
         raise ValueError(f"on_error must be 'skip' or 'fail', not {on_error!r}")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
-    if samples_per_part < 1:
-        raise ValueError("samples_per_part must be >= 1")
+    _check_count("samples_per_part", samples_per_part)
+    if workers is not None:
+        _check_count("workers", workers)
     items = list(items)
     out = Path(out)
     if (out / "manifest.json").exists():
-        raise FastloadError(f"{out}: a complete dataset is already there; remove it to rebuild")
+        raise SourceError(f"{out}: a complete dataset is already there; remove it to rebuild")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     parts = [items[i : i + samples_per_part] for i in range(0, len(items), samples_per_part)]
+    _remove_leftovers(out, len(parts))
     todo = [k for k in range(len(parts)) if not _part_done(out, k)]
     if progress is None:
         progress = sys.stderr.isatty() and not os.environ.get("CI")
@@ -210,42 +259,262 @@ def run_build(
     )
 
 
-def _tick(bar, summary):
+def _check_count(name, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SourceError(f"{name} must be an integer >= 1, not {value!r}")
+    if value < 1:
+        raise SourceError(f"{name} must be >= 1, not {value}")
+
+
+def check_source(src, out, *, samples_per_shard=None):
+    """What every builder checks before listing: ``src`` is a folder, ``out`` holds no
+    complete dataset, ``samples_per_shard`` is a positive integer (raises SourceError)."""
+    exit_if_bootstrapping()
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        what = "is not a folder" if src.exists() else "does not exist"
+        raise SourceError(f"{src}: source folder {what}")
+    if (out / "manifest.json").exists():
+        raise SourceError(f"{out}: a complete dataset is already there; remove it to rebuild")
+    if samples_per_shard is not None:
+        _check_count("samples_per_shard", samples_per_shard)
+
+
+def _remove_leftovers(out, num_parts):
+    """Remove what interrupted attempts left: temporary part folders, incomplete parts."""
+    parts_dir = Path(out) / PARTS_DIR
+    if not parts_dir.is_dir():
+        return
+    for p in parts_dir.iterdir():
+        if TMP_MARK in p.name:
+            shutil.rmtree(p, ignore_errors=True)
+    for k in range(num_parts):
+        if _part_dir(out, k).exists() and not _part_done(out, k):
+            shutil.rmtree(_part_dir(out, k), ignore_errors=True)
+
+
+def _tick(bar, n):
     if bar is not None:
-        bar.update(summary["rows"] + len(summary["bad"]) + summary["filtered"])
+        bar.update(n)
+
+
+def _in_main_thread():
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def _exit_on_second_interrupt():
+    """While cleaning up after an interrupt, another Ctrl-C exits the process at once."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def _now(signum, frame):
+        os._exit(128 + signum)
+
+    previous = signal.signal(signal.SIGINT, _now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+@contextmanager
+def _children_ignore_interrupts():
+    """Workers started in here inherit SIGINT/SIGTERM ignored (the parent stops them), so a
+    Ctrl-C that reaches the whole process group never interrupts a worker, not even while
+    it starts up. The parent's own signals are blocked meanwhile, not lost."""
+    if not _in_main_thread():
+        yield
+        return
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)  # a pending Ctrl-C is raised here
+
+
+def _die_with_parent(parent_pid):
+    """Linux: the kernel kills this worker when the build process dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _worker_main(conn, parent_pid, report_progress):
+    """A local build worker: builds the parts it is sent until it gets None."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    _die_with_parent(parent_pid)
+    tick = (lambda n: conn.send(("tick", n))) if report_progress else None
+    while True:
+        try:
+            args = conn.recv()
+        except EOFError:
+            return
+        if args is None:
+            return
+        try:
+            conn.send(("done", args[1], _build_part(*args, tick=tick)))
+        except BaseException as exc:  # noqa: BLE001 - sent to the parent, which stops
+            conn.send(("error", args[1], _portable(exc), traceback.format_exc()))
+            return
+
+
+class RemoteTraceback(Exception):
+    """The formatted traceback of an exception raised in a build worker."""
+
+    def __str__(self):
+        return "\n\n" + self.args[0]
+
+
+def _portable(exc):
+    """``exc`` if it survives pickling, else a RuntimeError with its text."""
+    import pickle
+
+    try:
+        return pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _run_local(args, workers, bar):
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(args) <= 1:
         for a in args:
-            _tick(bar, _build_part(*a))
+            _build_part(*a, tick=None if bar is None else bar.update)
         return
     import multiprocessing
+    from multiprocessing.connection import wait
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=ctx) as pool:
-        pending = {pool.submit(_build_part, *a) for a in args}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for fut in done:
-                _tick(bar, fut.result())  # re-raises a failed part (on_error="fail")
+    procs = []  # (process, connection)
+    try:
+        with _children_ignore_interrupts():
+            for i in range(min(workers, len(args))):
+                here, there = ctx.Pipe()
+                p = ctx.Process(
+                    target=_worker_main,
+                    args=(there, os.getpid(), bar is not None),
+                    name=f"fastload-build-{i}",
+                    daemon=True,
+                )
+                p.start()
+                there.close()
+                procs.append((p, here))
+        todo = deque(args)
+        busy = {}  # connection -> part index
+        started = set()  # connections that sent something (their worker got past start-up)
+
+        def assign(conn):
+            if todo:
+                conn.send(todo.popleft())
+                busy[conn] = True
+            else:
+                busy.pop(conn, None)
+
+        for _, conn in procs:
+            assign(conn)
+        by_sentinel = {p.sentinel: (p, conn) for p, conn in procs}
+        while busy:
+            ready = wait([*busy, *(p.sentinel for p, c in procs if c in busy)], timeout=POLL_S)
+            for obj in ready:
+                if obj in by_sentinel:
+                    p, conn = by_sentinel[obj]
+                    if conn in busy and not conn.poll():
+                        p.join(1)
+                        if p.exitcode == MAIN_GUARD_EXIT and conn not in started:
+                            raise main_guard_error("fastload build")
+                        raise FastloadError(
+                            f"build worker {p.name} died (exit code {p.exitcode}) while "
+                            "building a part; nothing was marked complete, rerun to resume"
+                        )
+                    continue
+                conn = obj
+                try:
+                    msg = conn.recv()
+                except EOFError:
+                    continue  # its sentinel reports the death
+                started.add(conn)
+                if msg[0] == "tick":
+                    _tick(bar, msg[1])
+                elif msg[0] == "done":
+                    assign(conn)
+                else:
+                    _, k, exc, tb = msg
+                    raise exc from RemoteTraceback(tb)
+    except BaseException:
+        with _exit_on_second_interrupt():
+            for p, _ in procs:
+                p.kill()  # a part in progress is simply not complete: nothing to save
+            for p, conn in procs:
+                p.join(2)
+                conn.close()
+        raise
+    for _, conn in procs:
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+    for p, conn in procs:
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+            p.join(1)
+        conn.close()
 
 
 def _run_ray(args, address, bar):
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - depends on the extra
-        raise FastloadError("engine='ray' needs Ray: pip install 'fastload[ray]'") from exc
+        raise FastloadError("engine='ray' needs Ray: pip install -e '.[ray]'") from exc
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except BaseException:
+            with _exit_on_second_interrupt():
+                ray.shutdown()  # now, not in an atexit hook that first sleeps
+            raise
+    pending = []
     try:
-        task = ray.remote(_build_part)
+        task = ray.remote(max_retries=0)(_build_part)
         pending = [task.remote(*a) for a in args]
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            _tick(bar, ray.get(done[0]))
+            done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+            if not done:
+                continue
+            try:
+                summary = ray.get(done[0])
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, FastloadError):
+                    raise cause from exc
+                raise
+            _tick(bar, summary["rows"] + len(summary["bad"]) + summary["filtered"])
+    except BaseException:
+        with _exit_on_second_interrupt():
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001 - already finished or gone
+                    pass
+            if started_here:
+                ray.shutdown()
+                started_here = False
+        raise
     finally:
         if started_here:
             ray.shutdown()

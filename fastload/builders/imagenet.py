@@ -17,8 +17,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastload.builders.engine import run_build
-from fastload.errors import DecodeError
+from fastload.builders.engine import check_source, run_build
+from fastload.errors import SourceError
 
 __all__ = ["build_imagenet", "list_imagenet"]
 
@@ -49,11 +49,11 @@ def _read_label_file(path, files, wnids):
         values = []
         for f in files:
             if f.name not in by_name:
-                raise DecodeError(f"{path}: no label for {f.name}")
+                raise SourceError(f"{path}: no label for {f.name}")
             values.append(by_name[f.name])
     else:
         if len(lines) != len(files):
-            raise DecodeError(f"{path}: {len(lines)} labels for {len(files)} images")
+            raise SourceError(f"{path}: {len(lines)} labels for {len(files)} images")
         values = [ln[0] for ln in lines]
     index = {w: i for i, w in enumerate(wnids)}
     labels = []
@@ -63,7 +63,7 @@ def _read_label_file(path, files, wnids):
         elif v.isdigit() and 0 <= int(v) < len(wnids):
             labels.append((int(v), wnids[int(v)]))
         else:
-            raise DecodeError(
+            raise SourceError(
                 f"{path}: label {v!r} of {f.name} is neither a known wnid nor an index"
             )
     return labels
@@ -72,7 +72,13 @@ def _read_label_file(path, files, wnids):
 def list_imagenet(src, *, split="train", labels=None):
     """Sorted items (path, label, wnid) of one split; labels by sorted wnid of ``train/``."""
     src = Path(src)
-    split_dir = src / split if (src / split).is_dir() else src
+    if (src / split).is_dir():
+        split_dir = src / split
+    elif any((src / s).is_dir() for s in ("train", "val")):
+        found = ", ".join(sorted(p.name for p in src.iterdir() if p.is_dir()))
+        raise SourceError(f"{src}: no split folder {split!r} (found: {found})")
+    else:
+        split_dir = src  # src is the split folder itself
     class_root = src / "train" if (src / "train").is_dir() else split_dir
     wnids = sorted(p.name for p in class_root.iterdir() if p.is_dir())
     subdirs = sorted(p for p in split_dir.iterdir() if p.is_dir())
@@ -81,12 +87,12 @@ def list_imagenet(src, *, split="train", labels=None):
         items = []
         for d in subdirs:
             if d.name not in index:
-                raise DecodeError(f"{d}: class folder {d.name!r} is not among the train classes")
+                raise SourceError(f"{d}: class folder {d.name!r} is not among the train classes")
             items += [ImageItem(str(f), index[d.name], d.name) for f in _images(d)]
         return items, wnids
     files = _images(split_dir)
     if labels is None:
-        raise DecodeError(f"{split_dir}: flat image folder needs a label file (--labels)")
+        raise SourceError(f"{split_dir}: flat image folder needs a label file (--labels)")
     return [
         ImageItem(str(f), lab, w)
         for f, (lab, w) in zip(files, _read_label_file(labels, files, wnids), strict=False)
@@ -154,9 +160,12 @@ def build_imagenet(
     progress=None,
 ):
     """Build ImageNet shards; returns a :class:`fastload.builders.engine.BuildResult`."""
+    check_source(src, out, samples_per_shard=samples_per_shard)
+    if labels is not None and not Path(labels).is_file():
+        raise SourceError(f"{labels}: label file not found")
     items, wnids = list_imagenet(src, split=split, labels=labels)
     if not items:
-        raise DecodeError(f"{src}: no images found for split {split!r}")
+        raise SourceError(f"{src}: no images found for split {split!r}")
     metadata = {
         "dataset": "imagenet",
         "split": split,

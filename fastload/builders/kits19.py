@@ -23,8 +23,8 @@ The manifest's metadata records the official 168/42 split as row-index lists
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastload.builders.engine import run_build
-from fastload.errors import DecodeError
+from fastload.builders.engine import check_source, run_build
+from fastload.errors import DecodeError, SourceError
 
 __all__ = ["EVAL_CASES", "build_kits19", "list_kits19"]
 
@@ -155,9 +155,10 @@ def build_kits19(
     progress=None,
 ):
     """Build preprocessed KiTS19 shards (one case per shard)."""
+    check_source(src, out, samples_per_shard=samples_per_shard)
     cases = list_kits19(src)
     if not cases:
-        raise DecodeError(f"{src}: no case_XXXXX folders found")
+        raise SourceError(f"{src}: no case_XXXXX folders (with ids below {MAX_CASE_ID}) found")
     metadata = {
         "dataset": "kits19",
         "target_spacing": [1.6, 1.2, 1.2],

@@ -16,8 +16,8 @@ utterances it removed. Dev/test subsets keep every utterance.
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastload.builders.engine import run_build
-from fastload.errors import DecodeError
+from fastload.builders.engine import check_source, run_build
+from fastload.errors import DecodeError, SourceError
 
 __all__ = ["build_librispeech", "list_librispeech"]
 
@@ -42,7 +42,8 @@ def list_librispeech(src, subsets=None):
     for subset in subsets:
         root = src / subset
         if not root.is_dir():
-            raise DecodeError(f"{root}: subset folder not found")
+            found = ", ".join(sorted(p.name for p in src.iterdir() if p.is_dir())) or "none"
+            raise SourceError(f"{root}: subset folder not found (found: {found})")
         for trans in sorted(root.glob("*/*/*.trans.txt")):
             for line in trans.read_text(encoding="utf-8").splitlines():
                 if not line.strip():
@@ -110,9 +111,10 @@ def build_librispeech(
     progress=None,
 ):
     """Build LibriSpeech shards; returns a :class:`fastload.builders.engine.BuildResult`."""
+    check_source(src, out, samples_per_shard=samples_per_shard)
     items = list_librispeech(src, subsets)
     if not items:
-        raise DecodeError(f"{src}: no utterances found")
+        raise SourceError(f"{src}: no utterances (<subset>/<spk>/<ch>/*.trans.txt) found")
     metadata = {
         "dataset": "librispeech",
         "subsets": sorted({u.subset for u in items}),

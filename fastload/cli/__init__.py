@@ -5,12 +5,13 @@ Each command module defines ``register(subparsers)`` (adds its parser and sets
 """
 
 import argparse
+import signal
 import sys
 from importlib import import_module
 
 __all__ = ["main"]
 
-COMMANDS = ["build", "bench", "demo", "doctor", "inspect", "verify"]
+COMMANDS = ["build", "make-sample", "bench", "demo", "doctor", "inspect", "verify"]
 
 
 def build_parser():
@@ -21,15 +22,38 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        import_module(f"fastload.cli.{name}").register(sub)
+        import_module(f"fastload.cli.{name.replace('-', '_')}").register(sub)
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so a build stops its workers cleanly."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
-    """Entry point; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    """Entry point; returns the process exit status.
+
+    Ctrl-C (SIGINT) and SIGTERM stop the command cleanly with one line on stderr
+    (status 130 and 143); a second Ctrl-C while it stops exits at once.
+    """
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _terminate)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C ends it now
+        print("terminated" if isinstance(exc, Terminated) else "interrupted", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)

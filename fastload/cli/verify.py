@@ -32,6 +32,12 @@ def _run(args):
             print(
                 f"OK: {report.path}: {report.num_rows} rows in {report.num_shards} shards, "
                 f"{report.bytes_checked:,} bytes checked"
+                + (
+                    f"; {report.bad_samples} bad sample(s) were left out at build time "
+                    "(listed in bad_samples.json)"
+                    if report.bad_samples
+                    else ""
+                )
             )
         else:
             print(f"FAILED: {report.path}: {len(report.problems)} problem(s)")

@@ -44,6 +44,10 @@ class VerifyReport:
     num_shards : int
     bytes_checked : int
         Shard bytes read and checksummed.
+    bad_samples : int
+        Raw samples a ``fastload build`` left out as bad (``metadata["build"]``, listed in
+        ``bad_samples.json``); 0 for datasets not made by a builder. Not a problem: the
+        dataset is complete without them.
     """
 
     path: str
@@ -53,6 +57,7 @@ class VerifyReport:
     num_rows: int = 0
     num_shards: int = 0
     bytes_checked: int = 0
+    bad_samples: int = 0
 
     def __bool__(self):
         return self.ok
@@ -141,6 +146,9 @@ def verify(path, *, progress=False, workers=None):
         return report
     report.num_rows = manifest["num_rows"]
     report.num_shards = len(manifest["shards"])
+    build = manifest.get("metadata", {}).get("build")
+    if isinstance(build, dict) and isinstance(build.get("bad_samples"), int):
+        report.bad_samples = build["bad_samples"]
     columns = columns_from_json(manifest["columns"])
     schema = arrow_schema(columns)
     listed = set()
