@@ -1,9 +1,16 @@
-"""Read CT volumes (NIfTI-1 ``.nii`` / ``.nii.gz``, and anything SimpleITK reads).
+"""Read CT volumes (NIfTI-1 and NIfTI-2, and anything SimpleITK reads).
 
-NIfTI-1 is parsed here: the 348-byte header is checked (dimensions, spacing, datatype,
-voxel-count limit) before anything large is allocated, then the data is inflated in one
-call (python-isal when installed, else zlib) and viewed without a copy. Other formats,
-NIfTI-2 and two-file NIfTI (``.hdr``/``.img``) go through SimpleITK.
+NIfTI-1 and NIfTI-2 are parsed here, single-file (``.nii`` / ``.nii.gz``, path or bytes)
+and two-file (``.hdr`` + ``.img``, optionally gzipped, by path): the 348- or 540-byte
+header is checked (dimensions, spacing, datatype, voxel-count limit) before anything
+large is allocated, then the data is inflated in one call (python-isal when installed,
+else zlib) and viewed without a copy. Both versions follow the same rules below. Other
+formats (MetaImage, NRRD, DICOM ...) go through SimpleITK; a file that neither reads gets
+a DecodeError naming what it looks like (Analyze 7.5, MINC, MGH ...).
+
+What is refused (DecodeError, naming the file): more than 3 dimensions of size > 1
+(4-D time series, CIFTI matrices), fewer than 3, non-scalar voxels (RGB24, RGBA32,
+complex, float128, 1-bit), zero/negative/non-finite spacing, a degenerate sform.
 
 Orientation rule
 ----------------
@@ -16,11 +23,21 @@ x and y are negated):
 * ``origin``: the LPS position (L, P, S) in mm of the centre of voxel ``array[0, 0, 0]``;
 * ``direction``: 3x3 float64, column ``a`` is the LPS unit vector of array axis ``a``
   (column 0 for z, 2 for x), so the LPS position of index ``k = (kz, ky, kx)`` is
-  ``origin + direction @ (spacing * k)``. Equals SimpleITK's direction with its columns
-  reversed.
+  ``origin + direction @ (spacing * k)``. For a file with a qform or an sform this equals
+  SimpleITK's direction with its columns reversed; for a file with neither, see below.
 
 The geometry comes from the qform when ``qform_code > 0``, else from the sform when
 ``sform_code > 0``, else identity (NIfTI "method 1").
+
+Files with neither a qform nor an sform (``qform_code == sform_code == 0``): fastload
+follows the NIfTI standard's method 1, identity orientation in NIfTI's RAS, so in LPS
+``direction`` is ``diag(-1, -1, 1)`` with its columns reversed (array x = NIfTI i points to
+-L, y = j to -P, z = k to +S) and ``origin`` is (0, 0, 0). SimpleITK (ITK's NiftiImageIO)
+reports the identity in LPS there instead: its i and j axes point the opposite way, so
+its direction is NOT fastload's with columns reversed (it differs in the signs of i and
+j); origin, spacing and voxels agree (``tests/volume/test_io.py`` pins this). nibabel's
+``affine`` for such files is a third choice (Analyze-style: i flipped, origin at the
+centre).
 
 ``layout="nifti"`` returns the array in NIfTI index order (i, j, k) instead (a transposed,
 F-contiguous view; spacing ``pixdim[1:4]``; direction columns for i, j, k). That is what
@@ -63,7 +80,18 @@ _DTYPES = {
     1024: np.int64,
     1280: np.uint64,
 }
+_UNSUPPORTED_DTYPES = {
+    1: "1-bit (binary)",
+    32: "complex64",
+    128: "RGB24 (colour)",
+    1536: "float128",
+    1792: "complex128",
+    2048: "complex256",
+    2304: "RGBA32 (colour)",
+}
 _LPS = np.diag([-1.0, -1.0, 1.0])
+#: bytes read before the header is parsed (NIfTI-2 header + extension flag)
+_PREFIX = 544
 
 
 @dataclass(frozen=True)
@@ -95,6 +123,8 @@ class Volume:
 
 @dataclass(frozen=True)
 class _Header:
+    version: int
+    single_file: bool
     endian: str
     shape_ijk: tuple
     dtype: np.dtype
@@ -124,32 +154,62 @@ def _quaternion_matrix(b, c, d, qfac):
     return r
 
 
+def _nifti_version(raw):
+    """(version, endian) from ``sizeof_hdr`` (348: NIfTI-1 or Analyze, 540: NIfTI-2), or
+    (None, None)."""
+    if len(raw) < 4:
+        return None, None
+    for endian in "<>":
+        size = struct.unpack_from(endian + "i", raw, 0)[0]
+        if size in (348, 540):
+            return (1 if size == 348 else 2), endian
+    return None, None
+
+
 def _parse_header(raw, name, max_voxels):
-    if len(raw) < 348:
-        raise DecodeError(f"{name}: not a NIfTI-1 file (only {len(raw)} header bytes)")
-    endian = "<"
-    if struct.unpack_from("<i", raw, 0)[0] != 348:
-        if struct.unpack_from(">i", raw, 0)[0] != 348:
-            raise DecodeError(f"{name}: not a NIfTI-1 file (sizeof_hdr is not 348)")
-        endian = ">"
-    magic = bytes(raw[344:348])
-    if magic not in (b"n+1\x00", b"ni1\x00"):
-        raise DecodeError(f"{name}: not a NIfTI-1 file (magic {magic!r})")
-    if magic == b"ni1\x00":
-        raise DecodeError(f"{name}: two-file NIfTI (.hdr/.img) is read through a path, not bytes")
-    dim = struct.unpack_from(endian + "8h", raw, 40)
-    datatype, _bitpix = struct.unpack_from(endian + "2h", raw, 70)
-    pixdim = struct.unpack_from(endian + "8f", raw, 76)
-    vox_offset, slope, inter = struct.unpack_from(endian + "3f", raw, 108)
-    # NIfTI-1 / nibabel: scl_slope 0 or non-finite means "no scaling"; a valid slope with a
+    version, endian = _nifti_version(raw)
+    if version is None:
+        raise DecodeError(f"{name}: not a NIfTI file (sizeof_hdr is neither 348 nor 540)")
+    hsize = 348 if version == 1 else 540
+    if len(raw) < hsize:
+        raise DecodeError(
+            f"{name}: truncated NIfTI-{version} header ({len(raw)} of {hsize} bytes)"
+        )
+    if version == 1:
+        magic = bytes(raw[344:348])
+        if magic not in (b"n+1\x00", b"ni1\x00"):
+            raise DecodeError(
+                f"{name}: an Analyze 7.5 header (348 bytes without the NIfTI-1 magic, found "
+                f"{magic!r}): Analyze is not supported, convert the file to NIfTI"
+            )
+        single = magic == b"n+1\x00"
+        dim = struct.unpack_from(endian + "8h", raw, 40)
+        datatype = struct.unpack_from(endian + "h", raw, 70)[0]
+        pixdim = struct.unpack_from(endian + "8f", raw, 76)
+        vox_offset, slope, inter = struct.unpack_from(endian + "3f", raw, 108)
+        qform_code, sform_code = struct.unpack_from(endian + "2h", raw, 252)
+        quat = struct.unpack_from(endian + "6f", raw, 256)
+        srow = struct.unpack_from(endian + "12f", raw, 280)
+    else:
+        magic = bytes(raw[4:12])
+        if magic not in (b"n+2\x00\r\n\x1a\n", b"ni2\x00\r\n\x1a\n"):
+            raise DecodeError(f"{name}: not a NIfTI-2 file (magic {magic!r})")
+        single = magic[:3] == b"n+2"
+        datatype = struct.unpack_from(endian + "h", raw, 12)[0]
+        dim = struct.unpack_from(endian + "8q", raw, 16)
+        pixdim = struct.unpack_from(endian + "8d", raw, 104)
+        vox_offset = struct.unpack_from(endian + "q", raw, 168)[0]
+        slope, inter = struct.unpack_from(endian + "2d", raw, 176)
+        qform_code, sform_code = struct.unpack_from(endian + "2i", raw, 344)
+        quat = struct.unpack_from(endian + "6d", raw, 352)
+        srow = struct.unpack_from(endian + "12d", raw, 400)
+    srow = np.array(srow, dtype=np.float64).reshape(3, 4)
+    # NIfTI / nibabel: scl_slope 0 or non-finite means "no scaling"; a valid slope with a
     # non-finite intercept is an error (it would silently turn every voxel into NaN/inf).
     if slope == 0.0 or not np.isfinite(slope):
         slope, inter = 1.0, 0.0
     elif not np.isfinite(inter):
         raise DecodeError(f"{name}: scl_slope {slope} with a non-finite scl_inter {inter}")
-    qform_code, sform_code = struct.unpack_from(endian + "2h", raw, 252)
-    quat = struct.unpack_from(endian + "6f", raw, 256)
-    srow = np.array(struct.unpack_from(endian + "12f", raw, 280), dtype=np.float64).reshape(3, 4)
 
     ndim = dim[0]
     if ndim < 1 or ndim > 7:
@@ -167,14 +227,21 @@ def _parse_header(raw, name, max_voxels):
         raise LimitError(
             f"{name}: header claims {shape} = {n_vox} voxels, above the limit of {max_voxels}"
         )
+    if datatype in _UNSUPPORTED_DTYPES:
+        raise DecodeError(
+            f"{name}: {_UNSUPPORTED_DTYPES[datatype]} voxels (NIfTI datatype {datatype}), "
+            f"expected a scalar volume of (u)int8/16/32/64 or float32/64"
+        )
     if datatype not in _DTYPES:
         raise DecodeError(f"{name}: unsupported NIfTI datatype code {datatype}")
     spacing = tuple(float(p) for p in pixdim[1:4])
     if not all(np.isfinite(s) and s > 0 for s in spacing):
         raise DecodeError(f"{name}: spacing (pixdim[1:4]) must be positive, got {spacing}")
-    if not np.isfinite(vox_offset) or vox_offset < 348:
-        vox_offset = 352.0
-    elif vox_offset > 2**31:  # a float32 field: 1e30 would overflow the inflate size
+    if single and (not np.isfinite(vox_offset) or vox_offset < hsize):
+        vox_offset = hsize + 4  # header + the 4-byte extension flag
+    elif not single and (not np.isfinite(vox_offset) or vox_offset < 0):
+        vox_offset = 0  # two-file: the offset into the .img file
+    elif vox_offset > 2**31:  # 1e30 (NIfTI-1 float) would overflow the inflate size
         raise DecodeError(f"{name}: vox_offset {vox_offset:g} is beyond any NIfTI header")
     if qform_code > 0:
         qfac = -1.0 if pixdim[0] < 0 else 1.0
@@ -193,6 +260,8 @@ def _parse_header(raw, name, max_voxels):
     if not (np.all(np.isfinite(ras)) and np.all(np.isfinite(origin_ras))):
         raise DecodeError(f"{name}: non-finite orientation in header")
     return _Header(
+        version=version,
+        single_file=single,
         endian=endian,
         shape_ijk=shape,
         dtype=np.dtype(_DTYPES[datatype]).newbyteorder(endian),
@@ -232,7 +301,7 @@ def _is_gzip(data):
 
 
 def read_header(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS):
-    """Parse and check a NIfTI-1 header without reading the voxels.
+    """Parse and check a NIfTI-1 or NIfTI-2 header without reading the voxels.
 
     Returns
     -------
@@ -240,7 +309,7 @@ def read_header(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS):
     ``direction`` (the :class:`Volume` convention).
     """
     data, name = _load_bytes(path_or_bytes)
-    raw = _inflate_prefix(data, 352, name) if _is_gzip(data) else bytes(data[:352])
+    raw = _inflate_prefix(data, _PREFIX, name) if _is_gzip(data) else bytes(data[:_PREFIX])
     h = _parse_header(raw, name, max_voxels)
     return {
         "shape": h.shape_ijk[::-1],
@@ -274,8 +343,9 @@ def read(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS, layout="zyx"):
     Parameters
     ----------
     path_or_bytes : str | os.PathLike | bytes-like
-        A ``.nii`` / ``.nii.gz`` file (or its bytes, never copied before inflating), or a
-        path to any format SimpleITK reads.
+        A NIfTI-1 or NIfTI-2 ``.nii`` / ``.nii.gz`` file (or its bytes, never copied before
+        inflating), a two-file NIfTI's ``.hdr`` (or ``.img``) path, or a path to any
+        format SimpleITK reads.
     max_voxels : int
         A header claiming more voxels raises :class:`~fastload.errors.LimitError` before
         anything is allocated.
@@ -290,7 +360,9 @@ def read(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS, layout="zyx"):
     Raises
     ------
     DecodeError
-        Empty, truncated or corrupt file; not 3-D; zero/negative spacing. Names the file.
+        Empty, truncated or corrupt file; not 3-D (4-D time series, CIFTI); non-scalar
+        voxels (RGB, complex ...); zero/negative spacing; a format no reader supports
+        (Analyze 7.5, MINC, MGH ...: the message names it). Names the file.
     LimitError
         The header declares more than ``max_voxels`` voxels.
     """
@@ -299,23 +371,43 @@ def read(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS, layout="zyx"):
     data, name = _load_bytes(path_or_bytes)
     if len(data) == 0:
         raise DecodeError(f"{name}: empty file")
+    if name != "<bytes>" and _pair_part(name) == "img":
+        header = _pair_partner(name, "hdr")
+        if header is not None:  # the data half of a two-file NIfTI: read through its header
+            data, name = _load_bytes(header)
     gz = _is_gzip(data)
-    prefix = _inflate_prefix(data, 352, name) if gz else bytes(data[:352])
-    is_nifti1 = len(prefix) >= 348 and (
-        struct.unpack_from("<i", prefix, 0)[0] == 348
-        or struct.unpack_from(">i", prefix, 0)[0] == 348
-    )
-    if not is_nifti1 or prefix[344:348] == b"ni1\x00":
+    prefix = _inflate_prefix(data, _PREFIX, name) if gz else bytes(data[:_PREFIX])
+    if _nifti_version(prefix)[0] is None:
         if name == "<bytes>":
-            raise DecodeError(f"{name}: not a single-file NIfTI-1 image")
-        vol = _read_sitk(name, max_voxels)
+            raise DecodeError(
+                f"{name}: not a NIfTI-1 or NIfTI-2 image{_looks_like(prefix, name)} (other "
+                f"formats are read from a path, through SimpleITK)"
+            )
+        vol = _read_sitk(name, max_voxels, prefix)
     else:
         h = _parse_header(prefix, name, max_voxels)
+        source = name
+        if not h.single_file:
+            if name == "<bytes>":
+                raise DecodeError(
+                    f"{name}: the header of a two-file NIfTI-{h.version} (.hdr/.img): read it "
+                    f"through its path so that the .img file can be found"
+                )
+            source = _pair_partner(name, "img")
+            if source is None:
+                raise DecodeError(
+                    f"{name}: two-file NIfTI-{h.version}: its data file "
+                    f"({_pair_base(name)}.img or .img.gz) is missing"
+                )
+            data, _ = _load_bytes(source)
+            gz = _is_gzip(data)
         n = h.shape_ijk[0] * h.shape_ijk[1] * h.shape_ijk[2]
         need = h.vox_offset + n * h.dtype.itemsize
-        buf = _inflate(data, name, need) if gz else data
+        buf = _inflate(data, source, need) if gz else data
         if len(buf) < need:
-            raise DecodeError(f"{name}: truncated: {len(buf)} bytes, the header needs {need}")
+            raise DecodeError(
+                f"{source}: truncated: {len(buf)} bytes, the header needs {need}"
+            )
         arr = np.frombuffer(buf, dtype=h.dtype, count=n, offset=h.vox_offset)
         arr = arr.reshape(h.shape_ijk[::-1])
         if h.endian == ">":
@@ -329,6 +421,63 @@ def read(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS, layout="zyx"):
             vol.array.T, vol.spacing[::-1], vol.origin, vol.direction[:, ::-1].copy(), vol.source
         )
     return vol
+
+
+def _pair_part(name):
+    low = name.lower()
+    for part in ("hdr", "img"):
+        if low.endswith((f".{part}", f".{part}.gz")):
+            return part
+    return None
+
+
+def _pair_base(name):
+    low = name.lower()
+    cut = 7 if low.endswith(".gz") else 4
+    return name[: len(name) - cut]
+
+
+def _pair_partner(name, part):
+    """The existing ``.hdr`` / ``.img`` (or ``.gz``) file paired with ``name``, or None."""
+    if _pair_part(name) is None:
+        return None
+    base = _pair_base(name)
+    upper = name[len(base) + 1 :][:3].isupper()
+    ext = part.upper() if upper else part
+    for cand in (f"{base}.{ext}", f"{base}.{ext}.gz", f"{base}.{ext}.GZ"):
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+#: (test on the first bytes, format name) for files neither fastload nor SimpleITK reads
+_SIGNATURES = (
+    (lambda b: b.startswith(b"\x89HDF\r\n\x1a\n"), "HDF5 (MINC-2?)"),
+    (lambda b: b[:4] in (b"CDF\x01", b"CDF\x02"), "NetCDF (MINC-1?)"),
+    (lambda b: b[128:132] == b"DICM", "DICOM"),
+    (lambda b: b.startswith(b"NRRD"), "NRRD"),
+    (lambda b: b.startswith(b"# === DATA DESCRIPTION FILE"), "Philips PAR/REC"),
+    (lambda b: b.startswith(b"\x1f\x8b"), "gzip-compressed data"),
+)
+_EXTENSIONS = {
+    ".mgh": "FreeSurfer MGH",
+    ".mgz": "FreeSurfer MGZ",
+    ".mnc": "MINC",
+    ".par": "Philips PAR/REC",
+    ".rec": "Philips PAR/REC",
+    ".img": "an Analyze/NIfTI data file without its .hdr",
+}
+
+
+def _looks_like(prefix, name):
+    """`` (it looks like <format>)`` for a message, or ``""``."""
+    for test, what in _SIGNATURES:
+        if test(bytes(prefix)):
+            return f" (it looks like {what})"
+    ext = os.path.splitext(name.lower()[:-3] if name.lower().endswith(".gz") else name.lower())[1]
+    if ext in _EXTENSIONS:
+        return f" (by its name, {_EXTENSIONS[ext]})"
+    return ""
 
 
 def _check_metaimage(name):
@@ -354,7 +503,7 @@ def _check_metaimage(name):
             break
 
 
-def _read_sitk(name, max_voxels):
+def _read_sitk(name, max_voxels, prefix=b""):
     import SimpleITK as sitk
 
     _check_metaimage(name)
@@ -363,8 +512,14 @@ def _read_sitk(name, max_voxels):
     try:
         reader.ReadImageInformation()
     except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        if "Unable to determine ImageIO reader" in detail:
+            raise DecodeError(
+                f"{name}: not a volume format fastload reads{_looks_like(prefix, name)}: "
+                f"neither NIfTI-1/NIfTI-2 nor a format SimpleITK reads"
+            ) from exc
         raise DecodeError(
-            f"{name}: cannot read image header ({str(exc).strip().splitlines()[-1]})"
+            f"{name}: cannot read image header{_looks_like(prefix, name)} ({detail})"
         ) from exc
     size = reader.GetSize()
     if len(size) != 3 or reader.GetNumberOfComponents() != 1:

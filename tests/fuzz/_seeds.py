@@ -87,15 +87,16 @@ def audio():
 
 
 def _nifti_bytes(arr, spacing, *, gz, **hdr):
-    """NIfTI-1 bytes of ``arr`` (axes z, y, x) written by nibabel (endianness and header
-    fields controllable)."""
+    """NIfTI-1 (or ``version=2``: NIfTI-2) bytes of ``arr`` (axes z, y, x) written by
+    nibabel (endianness and header fields controllable)."""
     import nibabel as nib
 
     affine = np.diag([*spacing[::-1], 1.0])
-    header = nib.Nifti1Header(endianness=hdr.pop("endianness", "<"))
+    v = hdr.pop("version", 1)
+    header = getattr(nib, f"Nifti{v}Header")(endianness=hdr.pop("endianness", "<"))
     arr = np.asarray(arr)
     header.set_data_dtype(arr.dtype)
-    img = nib.Nifti1Image(arr.transpose(2, 1, 0), affine, header)
+    img = getattr(nib, f"Nifti{v}Image")(arr.transpose(2, 1, 0), affine, header)
     if "slope" in hdr:
         img.header.set_slope_inter(hdr.pop("slope"), hdr.pop("inter", 0.0))
     if hdr.pop("sform_only", False):
@@ -110,7 +111,8 @@ def _nifti_bytes(arr, spacing, *, gz, **hdr):
 @lru_cache(maxsize=1)
 def volumes():
     """``[(name, bytes)]``: NIfTI-1 .nii and .nii.gz, int16/uint8/float32/float64/int8/
-    uint16, big- and little-endian, qform and sform-only, scale/intercept, thin volumes."""
+    uint16, big- and little-endian, qform and sform-only, scale/intercept, thin volumes;
+    NIfTI-2 (.nii, .nii.gz, big-endian scaled)."""
     rng = np.random.default_rng(4)
     ct = rng.integers(-1024, 2000, size=(6, 9, 7)).astype(np.int16)
     out = [
@@ -125,6 +127,11 @@ def volumes():
         ("u16_scaled.nii", _nifti_bytes((ct[:2] + 1024).astype(np.uint16), (1, 1, 1),
                                         gz=False, slope=0.5, inter=-512.0)),
         ("thin_1x1x1.nii", _nifti_bytes(np.ones((1, 1, 1), np.int16), (1, 1, 1), gz=False)),
+        ("n2_int16.nii", _nifti_bytes(ct, (3.0, 0.8, 0.8), gz=False, version=2)),
+        ("n2_int16.nii.gz", _nifti_bytes(ct, (3.0, 0.8, 0.8), gz=True, version=2)),
+        ("n2_u16_be_scaled.nii", _nifti_bytes((ct[:2] + 1024).astype(np.uint16), (1, 1, 1),
+                                              gz=False, version=2, endianness=">",
+                                              slope=0.5, inter=-512.0)),
     ]
     return out
 

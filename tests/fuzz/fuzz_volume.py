@@ -1,4 +1,4 @@
-"""Fuzz ``fastload.volume.read`` (and ``read_header``) on NIfTI-1 bytes (.nii / .nii.gz).
+"""Fuzz ``fastload.volume.read`` (and ``read_header``) on NIfTI-1/-2 bytes (.nii / .nii.gz).
 
 Input layout: 1 parameter byte (layout, input type; bit 3: write the bytes to a file
 named by bits 4-5 -- .nii, .nii.gz, .mha, .nrrd -- and read the path, which sends

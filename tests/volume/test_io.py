@@ -238,3 +238,182 @@ def test_multi_member_gzip(tmp_path, vol16):
     raw = write(tmp_path / "v.nii", vol16).read_bytes()
     two = gzip.compress(raw[:1000]) + gzip.compress(raw[1000:])
     np.testing.assert_array_equal(read(two).array, vol16)
+
+
+# --------------------------------------------------------------------------- NIfTI-2, pairs
+# An oblique affine (rotation about z + a flip of j), RAS, mm: exercises qform and sform.
+_C, _S = np.cos(0.3), np.sin(0.3)
+AFFINE = np.array(
+    [[0.7 * _C, 0.8 * _S, 0.0, -12.5], [0.7 * _S, -0.8 * _C, 0.0, 20.0],
+     [0.0, 0.0, 3.0, 7.25], [0.0, 0.0, 0.0, 1.0]]
+)
+
+
+def _nib_write(path, array_ijk, cls_name, qform=1, sform=1, slope=None):
+    import nibabel as nib
+
+    img = getattr(nib, cls_name)(array_ijk, AFFINE)
+    img.set_qform(AFFINE, code=qform)
+    img.set_sform(AFFINE, code=sform)
+    if slope is not None:
+        img.header.set_slope_inter(*slope)
+    nib.save(img, str(path))
+    return path
+
+
+def _nifti2_header(shape_ijk, dtype_code, bitpix, *, endian="<", pixdim=(1.0, 0.7, 0.8, 3.0),
+                   vox_offset=544, slope=0.0, inter=0.0, qform=0, sform=2, srow=None,
+                   magic=b"n+2\x00\r\n\x1a\n"):
+    """A 540-byte NIfTI-2 header written field by field (the standard's offsets)."""
+    h = bytearray(540)
+    e = endian
+    struct.pack_into(e + "i", h, 0, 540)
+    h[4:12] = magic
+    struct.pack_into(e + "2h", h, 12, dtype_code, bitpix)
+    dim = [len(shape_ijk), *shape_ijk] + [1] * (7 - len(shape_ijk))
+    struct.pack_into(e + "8q", h, 16, *dim)
+    struct.pack_into(e + "8d", h, 104, *pixdim, 0.0, 0.0, 0.0, 0.0)
+    struct.pack_into(e + "q", h, 168, vox_offset)
+    struct.pack_into(e + "2d", h, 176, slope, inter)
+    struct.pack_into(e + "2i", h, 344, qform, sform)
+    if srow is None:
+        srow = np.diag([pixdim[1], pixdim[2], pixdim[3], 1.0])[:3]
+    struct.pack_into(e + "12d", h, 400, *np.asarray(srow, float).ravel())
+    return bytes(h)
+
+
+@pytest.mark.parametrize("ext", ["nii", "nii.gz"])
+def test_nifti2_reads_like_nifti1(tmp_path, ext):
+    """nibabel writes the same image as NIfTI-1 and NIfTI-2: fastload reads both the same,
+    with nibabel's voxels and spacing."""
+    import nibabel as nib
+
+    a = np.random.default_rng(2).integers(-1000, 3000, (11, 9, 7)).astype(np.int16)
+    v1 = read(_nib_write(tmp_path / f"one.{ext}", a, "Nifti1Image"), layout="nifti")
+    p2 = _nib_write(tmp_path / f"two.{ext}", a, "Nifti2Image")
+    assert p2.read_bytes()[:4] in (b"\x1c\x02\x00\x00",) or ext.endswith("gz")
+    v2 = read(p2, layout="nifti")
+    ref = nib.load(str(p2))
+    np.testing.assert_array_equal(v2.array, np.asanyarray(ref.dataobj))
+    np.testing.assert_allclose(v2.spacing, ref.header.get_zooms()[:3], rtol=1e-7)
+    np.testing.assert_array_equal(v2.array, v1.array)
+    np.testing.assert_allclose(v2.spacing, v1.spacing, rtol=1e-7)
+    np.testing.assert_allclose(v2.origin, v1.origin, atol=1e-5)
+    np.testing.assert_allclose(v2.direction, v1.direction, atol=1e-6)
+    # the geometry is nibabel's affine in LPS
+    lps_affine = np.diag([-1.0, -1.0, 1.0]) @ AFFINE[:3]
+    np.testing.assert_allclose(v2.direction * v2.spacing, lps_affine[:, :3], atol=1e-5)
+    np.testing.assert_allclose(v2.origin, lps_affine[:, 3], atol=1e-5)
+    h = read_header(p2)
+    assert h["shape"] == a.shape[::-1] and h["dtype"] == np.int16
+    assert read(p2.read_bytes()).array.shape == a.shape[::-1]
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_nifti2_handwritten_header(endian):
+    """A header written field by field: int64 dims, float64 pixdim/scaling, sform geometry,
+    both byte orders."""
+    a = np.arange(5 * 4 * 3, dtype=np.float32).reshape(3, 4, 5)  # (k, j, i)
+    srow = [[0.0, 0.0, 3.0, 1.5], [0.0, 0.8, 0.0, -2.0], [0.7, 0.0, 0.0, 4.0]]
+    head = _nifti2_header((5, 4, 3), 16, 32, endian=endian, slope=2.0, inter=-1.0,
+                          srow=srow)
+    data = head + bytes(4) + a.astype(np.dtype(np.float32).newbyteorder(endian)).tobytes()
+    v = read(data)
+    np.testing.assert_array_equal(v.array, a * 2 - 1)
+    assert v.array.dtype == np.float32
+    np.testing.assert_allclose(v.spacing, (3.0, 0.8, 0.7))
+    np.testing.assert_allclose(v.origin, (-1.5, 2.0, 4.0))
+    # srow: i -> S, j -> A, k -> R (RAS); column a = LPS unit vector of array axis a
+    # (z = k -> -L, y = j -> -P, x = i -> +S)
+    np.testing.assert_allclose(v.direction, [[-1, 0, 0], [0, -1, 0], [0, 0, 1]], atol=1e-12)
+    # vox_offset 0 in a single file means "right after the header and extension flag"
+    head0 = _nifti2_header((5, 4, 3), 16, 32, endian=endian, vox_offset=0)
+    v0 = read(head0 + bytes(4) + a.astype(np.dtype(np.float32).newbyteorder(endian)).tobytes())
+    np.testing.assert_array_equal(v0.array, a)
+
+
+@pytest.mark.parametrize(
+    "shape, code, bitpix, match",
+    [
+        ((5, 4, 3, 2), 4, 16, "4-D"),
+        ((5, 4, 3), 128, 24, "RGB24"),
+        ((5, 4, 3), 32, 64, "complex64"),
+        ((1, 1, 1, 1, 6, 7), 16, 32, "6-D"),  # a CIFTI-2 matrix
+    ],
+)
+def test_nifti2_refusals_name_the_reason(shape, code, bitpix, match):
+    with pytest.raises(DecodeError, match=match):
+        read(_nifti2_header(shape, code, bitpix) + bytes(4) + bytes(4096))
+
+
+def test_nifti2_truncated_and_bad_magic():
+    head = _nifti2_header((5, 4, 3), 4, 16)
+    with pytest.raises(DecodeError, match="truncated"):
+        read(head + bytes(4) + bytes(50))
+    with pytest.raises(DecodeError, match="truncated NIfTI-2 header"):
+        read(head[:500])
+    with pytest.raises(DecodeError, match="not a NIfTI-2 file"):
+        read(_nifti2_header((5, 4, 3), 4, 16, magic=b"n+2\x00junk") + bytes(200))
+    with pytest.raises(LimitError):
+        read(_nifti2_header((2**40, 2**20, 3), 4, 16) + bytes(4))
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("gz", [False, True])
+def test_two_file_nifti(tmp_path, version, gz):
+    import nibabel as nib
+
+    a = np.random.default_rng(3).integers(0, 200, (6, 5, 4)).astype(np.uint8)
+    ext = ".hdr.gz" if gz else ".hdr"
+    hdr = _nib_write(tmp_path / f"pair{ext}", a, f"Nifti{version}Pair")
+    img = tmp_path / ("pair.img.gz" if gz else "pair.img")
+    assert img.exists()
+    ref = nib.load(str(hdr))
+    for path in (hdr, img):  # either half names the pair
+        v = read(path, layout="nifti")
+        np.testing.assert_array_equal(v.array, np.asanyarray(ref.dataobj))
+        np.testing.assert_allclose(v.spacing, ref.header.get_zooms()[:3], rtol=1e-7)
+        assert v.source == str(hdr)
+    with pytest.raises(DecodeError, match="through its path"):
+        read(hdr.read_bytes())
+    img.unlink()
+    with pytest.raises(DecodeError, match=r"data file .*missing"):
+        read(hdr)
+
+
+def test_formats_no_reader_supports_are_named(tmp_path):
+    import nibabel as nib
+
+    nib.save(nib.AnalyzeImage(np.zeros((4, 5, 6), np.int16), np.eye(4)),
+             str(tmp_path / "old.hdr"))
+    with pytest.raises(DecodeError, match="Analyze 7.5"):
+        read(tmp_path / "old.hdr")
+    (tmp_path / "brain.nc").write_bytes(b"CDF\x01" + bytes(600))
+    with pytest.raises(DecodeError, match=r"brain\.nc.*NetCDF"):
+        read(tmp_path / "brain.nc")
+    (tmp_path / "brain.mgz").write_bytes(b"\x00\x00\x00\x01" + bytes(600))
+    with pytest.raises(DecodeError, match="FreeSurfer MGZ"):
+        read(tmp_path / "brain.mgz")
+    with pytest.raises(DecodeError, match="not a NIfTI-1 or NIfTI-2 image"):
+        read(b"CDF\x01" + bytes(600))
+
+
+def test_no_qform_no_sform_follows_the_nifti_standard(tmp_path, vol16):
+    """Neither qform nor sform (codes 0): NIfTI method 1, identity in RAS = diag(-1, -1, 1)
+    in LPS, origin 0. SimpleITK reports an identity LPS direction there instead (the
+    docstring says so); voxels and spacing agree."""
+    p = write(tmp_path / "v.nii", vol16)
+    raw = bytearray(p.read_bytes())
+    struct.pack_into("<2h", raw, 252, 0, 0)
+    p.write_bytes(bytes(raw))
+    v = read(p)
+    np.testing.assert_array_equal(v.direction, np.diag([-1.0, -1.0, 1.0])[:, ::-1])
+    assert v.origin == (0.0, 0.0, 0.0)
+    s = sitk.ReadImage(str(p))
+    np.testing.assert_array_equal(v.array, sitk.GetArrayFromImage(s))
+    np.testing.assert_allclose(v.spacing, s.GetSpacing()[::-1], rtol=1e-7)
+    np.testing.assert_allclose(v.origin, s.GetOrigin())
+    # the documented difference: SimpleITK says identity in LPS, i and j flipped vs fastload
+    sitk_dir = np.reshape(s.GetDirection(), (3, 3))[:, ::-1]
+    np.testing.assert_array_equal(sitk_dir, np.eye(3)[:, ::-1])
+    np.testing.assert_array_equal(v.direction * [1, -1, -1], sitk_dir)
