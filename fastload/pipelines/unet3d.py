@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastload.errors import SchemaError
 from fastload.volume import _transforms_nb
 from fastload.volume.resample import resample_to_spacing, resampled_shape
 from fastload.volume.sliding_window import prepare_eval, sliding_windows
@@ -50,6 +51,40 @@ def _as_3d(x, name):
     return x
 
 
+#: image dtypes resampled as they are; other integer widths and float16 are converted
+_DIRECT_DTYPES = (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.float32, np.float64)
+_ACCEPTED = "int8/16/32/64, uint8/16/32/64, float16/32/64"
+
+
+def _image_for_resampling(img):
+    """uint32 / int64 / uint64 (what :func:`fastload.volume.read` returns for NIfTI
+    datatypes 768 / 1024 / 1280) and float16 become float32: CT intensities (HU, about
+    -1024..3071, or any integer below 2**24 in magnitude) are exact in float32, and the
+    kernels read every input as float32 anyway; larger values are clipped to [-79, 304]
+    right after, so their float32 rounding does not change the result."""
+    if img.dtype.type in _DIRECT_DTYPES:
+        return img
+    if img.dtype.kind in "iu" or img.dtype == np.float16:
+        return img.astype(np.float32)
+    raise SchemaError(f"image: dtype {img.dtype} is not accepted; accepted: {_ACCEPTED}")
+
+
+def _check_label(lab):
+    if lab.dtype == np.uint8:
+        return
+    if lab.dtype.kind not in "iufb":
+        raise SchemaError(
+            f"label: dtype {lab.dtype} is not accepted; accepted: integer, bool or float class ids"
+        )
+    if lab.size:
+        lo, hi = lab.min(), lab.max()
+        if not (lo >= 0 and hi <= 255):  # also false for NaN
+            raise SchemaError(
+                f"label: class ids must lie in [0, 255] (they are stored as uint8), "
+                f"found values in [{lo}, {hi}]"
+            )
+
+
 def _edge_fill(x, widths):
     """Edge-pad in place: ``x`` already holds the data in its interior ``widths``."""
     for axis, (b, a) in enumerate(widths):
@@ -68,8 +103,15 @@ def unet3d_preprocess(
 
     Parameters
     ----------
-    image : ndarray, shape (D, H, W) or (1, D, H, W), int16 | uint8 | float32 | float64 (HU)
-    label : ndarray, same shape, integer (0 background, 1 kidney, 2 tumour)
+    image : ndarray, shape (D, H, W) or (1, D, H, W), HU
+        Any integer width (int8 ... uint64) or float16/32/64, i.e. every dtype that
+        :func:`fastload.volume.read` returns. uint32, int64, uint64 and float16 are first
+        converted to float32 (exact for CT intensities; see ``_image_for_resampling``).
+        Another dtype (bool, complex ...) raises :class:`~fastload.errors.SchemaError`
+        naming the accepted ones.
+    label : ndarray, same shape, integer, bool or float class ids in [0, 255]
+        (0 background, 1 kidney, 2 tumour); stored as uint8. Values outside [0, 255]
+        (which uint8 would wrap) raise :class:`~fastload.errors.SchemaError`.
     spacing : sequence of 3 float, (z, y, x) mm of the array axes
     target_spacing : (z, y, x) mm, default (1.6, 1.2, 1.2)
     min_shape : minimum output shape (edge padding, deficit b: b//2 before)
@@ -84,6 +126,10 @@ def unet3d_preprocess(
     lab = _as_3d(label, "label")
     if img.shape != lab.shape:
         raise ValueError(f"image shape {img.shape} and label shape {lab.shape} differ")
+    if img.dtype.kind not in "iuf":
+        raise SchemaError(f"image: dtype {img.dtype} is not accepted; accepted: {_ACCEPTED}")
+    _check_label(lab)
+    img = _image_for_resampling(img)
     spacing = tuple(float(s) for s in np.asarray(spacing, dtype=np.float64).reshape(-1))
     target = tuple(float(s) for s in target_spacing)
     resample = spacing != target

@@ -63,6 +63,40 @@ def test_preprocess_bad_input(case):
         unet3d_preprocess(img, lab, (0, 1, 1))
 
 
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64, np.uint64, np.float16])
+@pytest.mark.parametrize("spacing", [(3.0, 0.8, 0.8), (1.6, 1.2, 1.2)])
+def test_preprocess_wide_integer_dtypes(case, dtype, spacing):
+    """uint32 / int64 / uint64 volumes (what volume.read returns for NIfTI datatypes 768,
+    1024, 1280) and float16 give what the same HU as int32 give, resampled or not."""
+    img, lab, _ = case
+    shifted = img.astype(np.int32) + (1024 if dtype in (np.uint32, np.uint64) else 0)
+    want_i, want_l = unet3d_preprocess(shifted, lab, spacing)
+    if dtype == np.float16:  # float16 holds integers up to 2048 exactly
+        shifted = np.clip(shifted, -2048, 2048)
+        want_i, want_l = unet3d_preprocess(shifted, lab, spacing)
+    got_i, got_l = unet3d_preprocess(shifted.astype(dtype), lab.astype(np.int64), spacing)
+    np.testing.assert_array_equal(got_i, want_i)  # float32 holds these HU exactly
+    np.testing.assert_array_equal(got_l, want_l)
+
+
+def test_preprocess_refuses_dtypes_with_a_schema_error(case):
+    from fastload.errors import SchemaError
+
+    img, lab, sp = case
+    with pytest.raises(SchemaError, match="accepted: int8/16/32/64, uint8/16/32/64"):
+        unet3d_preprocess(img.astype(np.complex64), lab, sp)
+    with pytest.raises(SchemaError, match="image: dtype bool"):
+        unet3d_preprocess(img > 0, lab, sp)
+    bad = lab.astype(np.int64)
+    bad[0, 0, 0] = 256  # would wrap to 0 as uint8
+    with pytest.raises(SchemaError, match=r"label: class ids must lie in \[0, 255\]"):
+        unet3d_preprocess(img, bad, sp)
+    with pytest.raises(SchemaError, match="label"):
+        unet3d_preprocess(img, np.full(lab.shape, np.nan), sp)
+    with pytest.raises(ValueError):  # SchemaError is a ValueError too
+        unet3d_preprocess(img, -lab.astype(np.int16) - 1, sp)
+
+
 def ro(a):
     a = a.copy()
     a.setflags(write=False)
