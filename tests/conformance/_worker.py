@@ -217,7 +217,19 @@ def _ref_volume(path):
         raise _NotScalar(f"nibabel reads a {len(img.shape)}-D {dt} image {img.shape}")
     arr = np.asanyarray(img.dataobj).reshape(shape)
     zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    return arr, zooms
+    return arr, zooms, _nifti_affine(img.header)
+
+
+def _nifti_affine(h):
+    """The NIfTI standard's voxel-to-RAS affine (qform first, then sform, else method 1)
+    from nibabel's header accessors, or None for non-NIfTI headers."""
+    if "qform_code" not in h:
+        return None
+    if int(h["qform_code"]) > 0:
+        return h.get_qform()
+    if int(h["sform_code"]) > 0:
+        return h.get_sform()
+    return np.diag([*(float(z) for z in h.get_zooms()[:3]), 1.0])
 
 
 class _NotScalar(Exception):
@@ -265,12 +277,18 @@ def _cmp_sf(out, ref):
 
 
 def _cmp_volume(vol, ref):
-    arr, zooms = ref
+    arr, zooms, affine = ref
     a = vol.array
     if a.shape != arr.shape:
         return "mismatch", f"shape {a.shape} vs nibabel {arr.shape}"
     if not np.allclose(vol.spacing, zooms, rtol=1e-6, atol=0):
         return "mismatch", f"spacing {vol.spacing} vs nibabel {zooms}"
+    if affine is not None:  # geometry: the same affine, in LPS (tolerance: float32 fields)
+        lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3]
+        scale = max(1.0, float(np.abs(lps).max()))
+        if not (np.allclose(vol.direction * vol.spacing, lps[:, :3], atol=1e-5 * scale)
+                and np.allclose(vol.origin, lps[:, 3], atol=1e-5 * scale)):
+            return "mismatch", "geometry differs from nibabel's qform/sform affine"
     x, y = a.astype(np.float64), np.asarray(arr, np.float64)
     if np.array_equal(x, y, equal_nan=True) and vol.spacing == zooms:
         return "identical", ""
