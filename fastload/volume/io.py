@@ -10,7 +10,8 @@ a DecodeError naming what it looks like (Analyze 7.5, MINC, MGH ...).
 
 What is refused (DecodeError, naming the file): more than 3 dimensions of size > 1
 (4-D time series, CIFTI matrices), fewer than 3, non-scalar voxels (RGB24, RGBA32,
-complex, float128, 1-bit), zero/negative/non-finite spacing, a degenerate sform.
+complex, float128, 1-bit), zero or non-finite spacing (a negative pixdim is read as its
+absolute value, as nibabel and ITK do), a degenerate sform.
 
 Orientation rule
 ----------------
@@ -234,9 +235,14 @@ def _parse_header(raw, name, max_voxels):
         )
     if datatype not in _DTYPES:
         raise DecodeError(f"{name}: unsupported NIfTI datatype code {datatype}")
-    spacing = tuple(float(p) for p in pixdim[1:4])
+    # A negative pixdim is read as its absolute value, as nibabel and ITK (nifti1_io) do;
+    # zero or non-finite spacing is corruption.
+    spacing = tuple(abs(float(p)) for p in pixdim[1:4])
     if not all(np.isfinite(s) and s > 0 for s in spacing):
-        raise DecodeError(f"{name}: spacing (pixdim[1:4]) must be positive, got {spacing}")
+        raise DecodeError(
+            f"{name}: spacing (pixdim[1:4]) must be non-zero and finite, got "
+            f"{tuple(float(p) for p in pixdim[1:4])}"
+        )
     if single and (not np.isfinite(vox_offset) or vox_offset < hsize):
         vox_offset = hsize + 4  # header + the 4-byte extension flag
     elif not single and (not np.isfinite(vox_offset) or vox_offset < 0):
@@ -361,7 +367,7 @@ def read(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS, layout="zyx"):
     ------
     DecodeError
         Empty, truncated or corrupt file; not 3-D (4-D time series, CIFTI); non-scalar
-        voxels (RGB, complex ...); zero/negative spacing; a format no reader supports
+        voxels (RGB, complex ...); zero or non-finite spacing; a format no reader supports
         (Analyze 7.5, MINC, MGH ...: the message names it). Names the file.
     LimitError
         The header declares more than ``max_voxels`` voxels.

@@ -143,7 +143,7 @@ def _patched(tmp_path, vol16, fmt, offset, *values):
         ("2d", "<4h", 40, (2, 11, 9, 1), "2-D"),
         ("4d", "<5h", 40, (4, 11, 9, 7, 2), "4-D"),
         ("zero spacing", "<f", 80, (0.0,), "spacing"),
-        ("negative spacing", "<f", 84, (-1.0,), "spacing"),
+        ("nan spacing", "<f", 84, (float("nan"),), "spacing"),
         ("bad datatype", "<h", 70, (1234,), "datatype"),
         ("zero dim", "<h", 42, (0,), "dimensions"),
     ],
@@ -153,6 +153,18 @@ def test_bad_headers_raise_decode_error(tmp_path, vol16, case, fmt, offset, valu
     with pytest.raises(DecodeError, match=match) as exc:
         read(p)
     assert "bad.nii" in str(exc.value)
+
+
+def test_negative_pixdim_is_its_absolute_value(tmp_path, vol16):
+    """As nibabel (get_zooms after its header fix) and SimpleITK read it."""
+    import nibabel as nib
+
+    p = _patched(tmp_path, vol16, "<f", 80, -0.7)
+    v = read(p, layout="nifti")
+    np.testing.assert_allclose(v.spacing, nib.load(str(p)).header.get_zooms()[:3], rtol=1e-7)
+    np.testing.assert_allclose(v.spacing, (0.7, 0.8, 3.0), rtol=1e-6)
+    np.testing.assert_allclose(v.spacing, sitk.ReadImage(str(p)).GetSpacing(), rtol=1e-7)
+    np.testing.assert_array_equal(v.array, vol16.T)
 
 
 def test_absurd_dimensions_limit_before_allocation(tmp_path, vol16):
