@@ -18,9 +18,11 @@ one.
 """
 
 import logging
+import operator
 import os
 import time
 import weakref
+from collections.abc import Mapping
 
 from .collate import Collate
 from .pipeline import SamplePipeline
@@ -31,6 +33,20 @@ __all__ = ["Loader"]
 log = logging.getLogger("fastload.loader")
 
 STATE_VERSION = 1
+# what load_state_dict needs (state_dict() adds world_size, batch_size, ... for information)
+STATE_KEYS = ("version", "seed", "epoch", "position", "num_samples", "shuffle")
+
+
+def _integer(name, value):
+    """``value`` as an int; refuses strings, floats and bools (``batch_size="8"``)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an integer, got {value!r} ({type(value).__name__})"
+        ) from None
 MAX_ERRORS_KEPT = 1000
 
 
@@ -124,19 +140,21 @@ class Loader:
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if workers not in ("thread", "process"):
             raise ValueError(f"workers must be 'thread' or 'process', got {workers!r}")
-        if int(batch_size) <= 0:
+        batch_size = _integer("batch_size", batch_size)
+        if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if int(prefetch) < 1:
+        if _integer("prefetch", prefetch) < 1:
             raise ValueError(f"prefetch must be >= 1, got {prefetch}")
-        if int(seed) < 0:
+        if _integer("seed", seed) < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
-        if int(world_size) < 1 or not 0 <= int(rank) < int(world_size):
+        rank, world_size = _integer("rank", rank), _integer("world_size", world_size)
+        if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(
                 f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
             )
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-        if int(shard_window) < 1:
+        if _integer("shard_window", shard_window) < 1:
             raise ValueError(f"shard_window must be >= 1, got {shard_window}")
         num_samples = len(dataset)
         if num_samples <= 0:
@@ -154,11 +172,11 @@ class Loader:
             shard_of = _shard_index(dataset, num_samples)
         if prefetch_shards is None:
             prefetch_shards = int(shard_window) + 2 if order == "shard_blocks" else 4
-        if int(prefetch_shards) < 0:
+        if _integer("prefetch_shards", prefetch_shards) < 0:
             raise ValueError(f"prefetch_shards must be >= 0, got {prefetch_shards}")
         if num_threads is None:
             num_threads = _default_threads()
-        if int(num_threads) < 0:
+        if _integer("num_threads", num_threads) < 0:
             raise ValueError(f"num_threads must be >= 0, got {num_threads}")
         self.dataset = dataset
         self.transform = transform
@@ -290,6 +308,18 @@ class Loader:
 
     def load_state_dict(self, state):
         """Continue from ``state`` (possibly saved with another world size or batch size)."""
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"load_state_dict needs the dict Loader.state_dict() returned, "
+                f"not {type(state).__name__}"
+            )
+        missing = [k for k in STATE_KEYS if k not in state]
+        if missing:
+            raise ValueError(
+                f"loader state is missing {', '.join(map(repr, missing))} (it has "
+                f"{', '.join(map(repr, state)) or 'no keys'}); pass what Loader.state_dict() "
+                "returned"
+            )
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported loader state version {state.get('version')!r}")
         if state["num_samples"] != self.num_samples:

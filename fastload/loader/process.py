@@ -32,6 +32,7 @@ from multiprocessing import get_context, resource_tracker
 
 import numpy as np
 
+from fastload._workers import MAIN_GUARD_EXIT, exit_if_bootstrapping, main_guard_error
 from fastload.errors import SampleError
 
 from .pipeline import run_batch
@@ -256,6 +257,7 @@ class ProcessPool:
     """Persistent worker processes shared by the loader's successive iterators."""
 
     def __init__(self, pipeline, collate, output_spec, num_workers):
+        exit_if_bootstrapping()  # a worker re-running an unguarded script: see fastload._workers
         try:
             pickle.dumps((pipeline, collate, output_spec))
         except Exception as exc:
@@ -309,6 +311,8 @@ class ProcessPool:
                 msg = self._receive(POLL_S)
             except queue.Empty:
                 dead = [p for p in self._procs if not p.is_alive()]
+                if any(p.exitcode == MAIN_GUARD_EXIT for p in dead):
+                    raise main_guard_error("Loader(workers='process')") from None
                 if dead:
                     raise SampleError(
                         f"loader worker process {dead[0].name} died (exit code {dead[0].exitcode}) "

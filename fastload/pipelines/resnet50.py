@@ -39,6 +39,7 @@ from fastload.image.transforms import (
     sample_crop_nvidia,
     sample_crop_reference,
 )
+from fastload.pipelines._keys import field
 
 __all__ = ["ResNet50Eval", "ResNet50Train", "TrainParams", "resnet50_eval", "resnet50_train"]
 
@@ -114,7 +115,7 @@ class _Base:
         return {self.key: (self.spec.shape, self.spec.np_dtype)}
 
     def _run(self, sample, box, flip, clamp, out, info):
-        data = sample[self.key]
+        data = field(sample, self.key, type(self).__name__)
         dest = None if out is None else out.get(self.key)
         result = ops.decode_resized_crop(data, box, self.spec, flip=flip, clamp=clamp,
                                          dct_scale=self.dct_scale, strict=self.strict,
@@ -149,7 +150,7 @@ class ResNet50Train(_Base):
         return self._run(sample, box, params.flip, "box", out, info)
 
     def __call__(self, sample, rng, out=None):
-        info = codec.read_header(sample[self.key], name=_name(sample))
+        info = codec.read_header(field(sample, self.key, type(self).__name__), name=_name(sample))
         return self.apply(sample, self.sample_params(rng, info), out, info)
 
 
@@ -171,7 +172,7 @@ class ResNet50Eval(_Base):
                                       rounding=self._p["eval_rounding"])
 
     def __call__(self, sample, rng=None, out=None):
-        info = codec.read_header(sample[self.key], name=_name(sample))
+        info = codec.read_header(field(sample, self.key, type(self).__name__), name=_name(sample))
         return self._run(sample, self.box(info), False, "image", out, info)
 
 

@@ -59,6 +59,7 @@ from fastload.audio.features import _compute, _plan, log_mel
 from fastload.audio.resampling import resample, resampled_length
 from fastload.audio.transforms import SpecAugment, nonsilent_region, stack_frames
 from fastload.errors import DecodeError, LimitError
+from fastload.pipelines._keys import field
 
 __all__ = [
     "RnntTransform",
@@ -173,7 +174,7 @@ class RnntTransform:
         return "sample"
 
     def _signal(self, sample, name):
-        data = sample[self.audio_key]
+        data = field(sample, self.audio_key, type(self).__name__)
         if isinstance(data, np.ndarray) and data.dtype == np.int16:
             rate = int(sample.get("sample_rate", self.sample_rate))
             if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:  # 0 divided, 1e9 blew up

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastload.errors import SchemaError
+from fastload.pipelines._keys import field
 from fastload.volume import _transforms_nb
 from fastload.volume.resample import resample_to_spacing, resampled_shape
 from fastload.volume.sliding_window import prepare_eval, sliding_windows
@@ -212,7 +213,7 @@ class Unet3dTrain:
         }
 
     def sample_params(self, rng, sample):
-        label = _as_3d(sample["label"], "label")
+        label = _as_3d(field(sample, "label", type(self).__name__), "label")
         meta = {"label": label, "boxes": sample.get("boxes")}
         return Unet3dTrainParams(
             crop=self.crop.sample_params(rng, meta),
@@ -228,8 +229,8 @@ class Unet3dTrain:
         return buf
 
     def apply(self, sample, params, out=None):
-        image = _as_3d(sample["image"], "image")
-        label = _as_3d(sample["label"], "label")
+        image = _as_3d(field(sample, "image", type(self).__name__), "image")
+        label = _as_3d(field(sample, "label", type(self).__name__), "label")
         if image.shape != label.shape:
             raise ValueError(f"image shape {image.shape} and label shape {label.shape} differ")
         if any(s < p for s, p in zip(image.shape, self.patch, strict=False)):
@@ -299,7 +300,7 @@ class Unet3dEval:
         return f"Unet3dEval(roi={self.roi}, overlap={self.overlap}, padding_val={self.padding_val})"
 
     def __call__(self, sample, rng=None):
-        image = np.asarray(sample["image"], dtype=np.float32)
+        image = np.asarray(field(sample, "image", type(self).__name__), dtype=np.float32)
         if image.ndim == 3:
             image = image[None]
         label = sample.get("label")

@@ -226,3 +226,25 @@ def test_loaded_seed_reaches_running_workers():
     assert len(got) == len(ref) == 2
     for a, b in zip(got, ref, strict=True):
         assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_script_without_main_guard_is_told_what_to_add(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from fastload.loader import Loader
+            from fastload.testing.loader import ArrayDataset, SpecTransform
+
+            loader = Loader(ArrayDataset(8), transform=SpecTransform(), batch_size=2,
+                            num_threads=2, workers="process")
+            for batch in loader:
+                pass
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert 'put its top-level code under `if __name__ == "__main__":`' in last, done.stderr
+    assert "train.py" in last and done.stderr.count("Traceback") == 1, done.stderr

@@ -53,6 +53,26 @@ def to_torch(loader, *, device=None, pin_memory=False, non_blocking=True):
     dict[str, torch.Tensor | object]
     """
     device = torch.device(device) if device is not None else None
+    if device is not None and device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = (
+                "built without CUDA"
+                if torch.version.cuda is None
+                else f"built with CUDA {torch.version.cuda}, but no usable GPU"
+            )
+            raise RuntimeError(
+                f"to_torch(device={str(device)!r}): CUDA is not available (torch "
+                f"{torch.__version__}, {build}); use device=None for CPU tensors"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"to_torch(device={str(device)!r}): only {torch.cuda.device_count()} CUDA "
+                "device(s) here"
+            )
+    return _batches(loader, device, pin_memory, non_blocking)
+
+
+def _batches(loader, device, pin_memory, non_blocking):
     if device is None or device.type == "cpu":
         pin = pin_memory and _accelerator_available()
         for batch in loader:
