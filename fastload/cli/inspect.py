@@ -14,7 +14,12 @@ _NUMERIC_NAMES = ("height", "width", "sample_rate", "num_samples", "length", "de
 def register(sub):
     parser = sub.add_parser("inspect", help="print schema, rows, shards, sizes and a sample row")
     parser.add_argument("path", help="dataset folder")
-    parser.add_argument("--row", type=int, default=0, help="row to summarise (default 0)")
+    parser.add_argument(
+        "--row",
+        type=int,
+        default=0,
+        help="row to summarise; negative counts from the end, -1 is the last (default: 0)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=_run)
 
@@ -64,7 +69,9 @@ def summarize(ds, row=0):
         "column_summaries": {},
     }
     if len(ds):
-        r = row if -len(ds) <= row < len(ds) else 0
+        if not -len(ds) <= row < len(ds):
+            raise IndexError(f"row {row} is out of range: the dataset has {len(ds)} rows")
+        r = row % len(ds)
         out["sample_row"] = {
             "index": r,
             "shard": ds.locate(r)[0],
@@ -166,12 +173,21 @@ def _run(args):
     except ShardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    s = summarize(ds, args.row)
+    try:
+        s = summarize(ds, args.row)
+    except IndexError as exc:
+        print(f"error: {exc} (--row 0..{len(ds) - 1}, or -1 for the last)", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(s, indent=1))
         return 0
     print(f"dataset   {s['path']}")
-    print(f"format    v{s['format_version']}, {s['created_by']}, {s['created_at']}")
+    made = ", ".join(
+        str(x)
+        for x in (s["created_by"], s["created_at"] and f"created {s['created_at']}")
+        if x
+    )
+    print(f"format    v{s['format_version']}" + (f", {made}" if made else ""))
     print(f"rows      {s['rows']:,}")
     print(
         f"shards    {s['shards']} ({_human(s['bytes'])} total; "

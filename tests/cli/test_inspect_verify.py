@@ -48,8 +48,20 @@ def test_inspect_prints_summary(dataset, capsys):
 def test_inspect_json(dataset, capsys):
     assert main(["inspect", str(dataset), "--json", "--row", "-1"]) == 0
     s = json.loads(capsys.readouterr().out)
-    assert s["rows"] == 40 and s["sample_row"]["index"] == -1
+    assert s["rows"] == 40 and s["sample_row"]["index"] == 39  # -1 is the last row
     assert s["columns"]["spacing"]["shape"] == [3]
+
+
+def test_inspect_row_out_of_range_and_header(dataset, capsys):
+    for row in ("40", "-41"):
+        assert main(["inspect", str(dataset), "--row", row]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: row {row} is out of range") and "\n" not in err
+    assert main(["inspect", str(dataset), "--row", "-2"]) == 0
+    out = capsys.readouterr().out
+    assert "row 38 (" in out and "row -2" not in out
+    header = [line for line in out.splitlines() if line.startswith("format")][0]
+    assert not header.endswith("None"), header
 
 
 def test_inspect_missing_dataset(tmp_path, capsys):
