@@ -102,8 +102,9 @@ class Volume:
     Attributes
     ----------
     array : ndarray, shape (D, H, W) = (z, y, x)
-        Stored dtype (int16, uint8, float32 ...), or float32/float64 when the file has a
-        scale/intercept. Read-only when it is a view of the inflated buffer.
+        Stored dtype (int16, uint8, float32 ...), or float32 (float64 for float64 data)
+        when the file has a scale/intercept: computed in float64 like nibabel, then
+        rounded once. Read-only when it is a view of the inflated buffer.
     spacing : tuple of 3 float, (z, y, x) in mm
     origin : tuple of 3 float, LPS (L, P, S) in mm of voxel [0, 0, 0]
     direction : ndarray, shape (3, 3), float64; column a = LPS unit vector of array axis a
@@ -280,6 +281,23 @@ def _parse_header(raw, name, max_voxels):
     )
 
 
+_SCALE_CHUNK = 1 << 20
+
+
+def _apply_scaling(arr, slope, inter):
+    """``arr * scl_slope + scl_inter`` computed in float64 (as nibabel does), returned as
+    float32 (float64 for float64 data): each voxel is nibabel's value rounded once to
+    float32. Done in chunks so the float64 temporaries stay small."""
+    out = np.empty(arr.shape, np.float64 if arr.dtype == np.float64 else np.float32)
+    src, dst = arr.reshape(-1), out.reshape(-1)  # arr is C-contiguous here
+    for i in range(0, src.size, _SCALE_CHUNK):
+        chunk = src[i : i + _SCALE_CHUNK].astype(np.float64)
+        chunk *= slope
+        chunk += inter
+        dst[i : i + _SCALE_CHUNK] = chunk
+    return out
+
+
 def _inflate_prefix(data, n, name):
     try:
         d = zlib.decompressobj(wbits=31)
@@ -419,8 +437,7 @@ def read(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS, layout="zyx"):
         if h.endian == ">":
             arr = arr.astype(h.dtype.newbyteorder("="))
         if h.slope not in (0.0, 1.0) or h.inter != 0.0:
-            ftype = np.float64 if arr.dtype == np.float64 else np.float32
-            arr = arr.astype(ftype) * ftype(h.slope) + ftype(h.inter)
+            arr = _apply_scaling(arr, h.slope, h.inter)
         vol = Volume(arr, h.pixdim[::-1], h.origin, h.direction_ijk[:, ::-1].copy(), name)
     if layout == "nifti":
         vol = Volume(

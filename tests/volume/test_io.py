@@ -110,6 +110,14 @@ def test_scl_slope_applied(tmp_path, vol16):
     struct.pack_into("<2f", raw, 112, 2.0, -5.0)
     v = read(bytes(raw))
     np.testing.assert_allclose(v.array, vol16.astype(np.float32) * 2 - 5)
+    # computed in float64 like nibabel, rounded once to float32: nibabel's values exactly
+    slope, inter = np.float32(0.1), np.float32(0.37)
+    struct.pack_into("<2f", raw, 112, slope, inter)
+    v = read(bytes(raw))
+    assert v.array.dtype == np.float32
+    np.testing.assert_array_equal(
+        v.array, (vol16.astype(np.float64) * float(slope) + float(inter)).astype(np.float32)
+    )
 
 
 def test_other_format_through_simpleitk(tmp_path, vol16):
