@@ -126,13 +126,17 @@ def _make_primers():
 _IMAGE_PRIMERS, _AUDIO_PRIMERS = _make_primers()
 
 
-def _prime(kind):
+def _primers(kind):
+    """Callables decoding one other file each (with settings unlike most files): the file
+    under test is decoded again after each of them, on the same thread."""
     if kind == "image":
-        for data, kw in _IMAGE_PRIMERS:
-            fastload.image.decode(data, **kw)
-    elif kind == "audio":
-        for data in _AUDIO_PRIMERS:
-            fastload.audio.decode(data, name="primer")
+        # strict and non-strict decodes keep different per-thread state
+        return [(lambda d=data, k=kw, s=strict: fastload.image.decode(d, strict=s, **k))
+                for strict in (True, False) for data, kw in _IMAGE_PRIMERS]
+    if kind == "audio":
+        return [(lambda d=data: fastload.audio.decode(d, name="primer"))
+                for data in _AUDIO_PRIMERS]
+    return [lambda: None]
 
 
 # --------------------------------------------------------------------------- references
@@ -313,7 +317,8 @@ def _message_problem(msg, rel):
 
 def _selftest(rel):
     """FASTLOAD_CONFORMANCE_SELFTEST=1 (the harness's own tests): files named crash-*,
-    hang-* and hog-* misbehave on purpose so the isolation can be tested."""
+    hang-* and hog-* misbehave on purpose so the isolation can be tested (stateful-*:
+    see ``check``)."""
     base = os.path.basename(rel)
     if base.startswith("crash-"):
         os.kill(os.getpid(), 11)
@@ -322,6 +327,18 @@ def _selftest(rel):
     if base.startswith("hog-"):
         return bytearray(64 << 30)
     return None
+
+
+def _stateful(call):
+    """A decoder whose output depends on what this thread decoded before (self-test)."""
+    local = threading.local()
+
+    def wrapped():
+        out = call().copy()
+        local.n = getattr(local, "n", 0) + 1
+        out.reshape(-1)[0] ^= 1 if local.n > 1 else 0
+        return out
+    return wrapped
 
 
 def check(path, rel, kind):
@@ -347,13 +364,17 @@ def check(path, rel, kind):
             return fastload.volume.read(path, layout="nifti")
         reference, compare = (lambda: _ref_volume(path)), _cmp_volume
 
+    if os.environ.get("FASTLOAD_CONFORMANCE_SELFTEST") and \
+            os.path.basename(rel).startswith("stateful-"):
+        call = _stateful(call)
     fresh = _on_fresh_thread(call)
-    _prime(kind)
-    again = _run(call)
-    if not _same(fresh, again):
-        return {"outcome": "history", "detail": "",
-                "message": f"fresh thread: {_describe(fresh)}; after other decodes: "
-                           f"{_describe(again)}"}
+    for n, prime in enumerate(_primers(kind)):
+        prime()
+        again = _run(call)
+        if not _same(fresh, again):
+            return {"outcome": "history", "detail": "",
+                    "message": f"fresh thread: {_describe(fresh)}; after primer {n}: "
+                               f"{_describe(again)}"}
     status, value = fresh
     if status == "exc":
         kind_ = "memory" if isinstance(value, MemoryError) else "exception"
@@ -394,8 +415,8 @@ def _describe(r):
 
 
 def _warm_up():
-    _prime("image")
-    _prime("audio")
+    for prime in _primers("image") + _primers("audio"):
+        prime()
     import nibabel as nib
 
     b = io.BytesIO()

@@ -53,15 +53,17 @@ def test_table_lists_exactly_the_corpus():
 
 
 def test_harness_isolates_crash_hang_and_memory(tmp_path, monkeypatch):
-    """The harness itself (no corpus): a crash, a hang and a huge allocation in a worker are
-    reported failures, the run goes on, and ordinary files still get compared."""
+    """The harness itself (no corpus): a crash, a hang, a huge allocation and output that
+    depends on earlier decodes are reported failures, the run goes on, and ordinary files
+    still get compared."""
     import io
 
     import numpy as np
     from PIL import Image
 
     rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    for name in ("ok.png", "crash-a.png", "hang-a.png", "hog-a.png", "after.png"):
+    for name in ("ok.png", "crash-a.png", "hang-a.png", "hog-a.png", "after.png",
+                 "stateful-a.png"):
         b = io.BytesIO()
         Image.fromarray(rgb).save(b, "PNG")
         (tmp_path / name).write_bytes(b.getvalue())
@@ -76,4 +78,5 @@ def test_harness_isolates_crash_hang_and_memory(tmp_path, monkeypatch):
         "hang-a.png": ("timeout", ""),
         "hog-a.png": ("memory", "MemoryError"),
         "bad.jpg": ("refused", "DecodeError"),
+        "stateful-a.png": ("history", ""),
     }
