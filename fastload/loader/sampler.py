@@ -102,11 +102,14 @@ def shard_block_order(shard_of, seed, epoch, *, world_size=1, batch_size=1, shar
     and elastic resume work unchanged). It is built so that rank ``r``'s slices of the
     global batches come from rank ``r``'s own shards:
 
-    1. The shards are shuffled, then dealt to ``world_size`` *streams*, each shard to the
-       stream holding the fewest rows so far (streams differ by at most one shard).
-    2. Within a stream, shard ``s`` (``n_s`` rows, starting at row ``c_s`` of the stream)
+    1. The shards are shuffled and laid end to end; that sequence of ``N`` samples is cut
+       into ``world_size`` contiguous *streams* of ``N // world_size`` or one more
+       samples. A stream thus holds its own consecutive shards, and shares at most the
+       shard at each of its two ends with a neighbouring stream (a *piece* is the part of
+       one shard inside one stream).
+    2. Within a stream, a piece of ``n`` samples starting at sample ``c`` of the stream
        spreads its samples uniformly at random over the interval of width
-       ``max(n_s, shard_window * mean rows per shard)`` centred on ``c_s + n_s / 2``; the
+       ``max(n, shard_window * mean rows per shard)`` centred on ``c + n / 2``; the
        stream is its samples sorted by those keys. Consecutive samples therefore mix about
        ``shard_window`` neighbouring shards, and a shard is in use for about
        ``shard_window`` shards' worth of the stream (the rank's working set is about
@@ -114,8 +117,11 @@ def shard_block_order(shard_of, seed, epoch, *, world_size=1, batch_size=1, shar
        shuffled internally.
     3. The streams are interleaved ``batch_size`` samples at a time, stream ``r`` at the
        ``r``-th slot of every global batch: exactly the slice :func:`plan_epoch` hands
-       rank ``r``. Once a stream runs dry (the last shard or so of an epoch) the others
-       close up, and ranks may read a few samples of a neighbour's shards.
+       rank ``r``. Streams differ in length by at most one sample, so this holds for
+       every full global batch; only the epoch's last (tail) batch may mix streams.
+
+    A rank therefore downloads its share of the dataset plus at most the two shards it
+    shares with its neighbours (when the cache holds ``shard_window + 3`` shards).
 
     Parameters
     ----------
@@ -146,41 +152,31 @@ def shard_block_order(shard_of, seed, epoch, *, world_size=1, batch_size=1, shar
     ss = np.random.SeedSequence([int(seed), int(epoch)], spawn_key=(_ORDER_TAG, _SHARD_TAG))
     rng = np.random.Generator(np.random.PCG64(ss))
     by_shard = np.argsort(shard_of, kind="stable")  # dataset indices grouped by shard
-    shards, starts, counts = np.unique(shard_of[by_shard], return_index=True, return_counts=True)
-    num = len(shards)
+    _, starts, counts = np.unique(shard_of[by_shard], return_index=True, return_counts=True)
+    num = len(counts)
+    # 1. shuffled shards end to end, cut into w streams of equal length (+-1)
     perm = rng.permutation(num)
-    # 1. deal shuffled shards to streams: fewest rows first (ties: lowest stream)
-    import heapq
-
-    heap = [(0, r) for r in range(w)]
-    stream_of = np.empty(num, dtype=np.int64)
-    for s in perm.tolist():
-        rows, r = heapq.heappop(heap)
-        stream_of[s] = r
-        heapq.heappush(heap, (rows + int(counts[s]), r))
-    # row offset of each shard inside its stream, in dealing order
-    offset = np.empty(num, dtype=np.float64)
-    filled = np.zeros(w, dtype=np.int64)
-    for s in perm.tolist():
-        r = stream_of[s]
-        offset[s] = filled[r]
-        filled[r] += counts[s]
-    # 2. keys: samples spread over a window centred on their shard's place
-    width = np.maximum(counts, shard_window * (n / num)).astype(np.float64)
-    centre = offset + counts / 2.0
-    sample_shard = np.repeat(np.arange(num), counts)  # aligned with by_shard
+    seq = np.concatenate([by_shard[starts[s] : starts[s] + counts[s]] for s in perm.tolist()])
+    seq_shard = np.repeat(perm, counts[perm])
+    bounds = (np.arange(w + 1, dtype=np.int64) * n) // w
+    t = np.arange(n, dtype=np.int64)
+    stream = np.searchsorted(bounds, t, side="right") - 1
+    # pieces: runs of one shard inside one stream
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = (seq_shard[1:] != seq_shard[:-1]) | (stream[1:] != stream[:-1])
+    run_id = np.cumsum(new_run) - 1
+    run_start = np.flatnonzero(new_run)
+    run_len = np.diff(np.append(run_start, n))
+    # 2. keys: samples spread over a window centred on their piece's place in the stream
+    width = np.maximum(run_len, shard_window * (n / num)).astype(np.float64)
+    centre = (run_start - bounds[stream[run_start]]) + run_len / 2.0
     u = rng.random(n)
-    keys = centre[sample_shard] + (u - 0.5) * width[sample_shard]
-    stream = stream_of[sample_shard]
-    # rank within its stream after sorting by key
-    within_sorted = np.lexsort((keys, stream))  # by stream, then key
-    j = np.empty(n, dtype=np.int64)
-    sorted_stream = stream[within_sorted]
-    first_of_stream = np.searchsorted(sorted_stream, np.arange(w))
-    j[within_sorted] = np.arange(n) - first_of_stream[sorted_stream]
+    keys = centre[run_id] + (u - 0.5) * width[run_id]
+    sorted_t = np.lexsort((keys, stream))  # stream by stream, by key
+    j = t - bounds[stream]  # place inside the (sorted) stream
     # 3. interleave: round j // B, stream, then j % B
     final = np.lexsort((j % b, stream, j // b))
-    return by_shard[final].astype(np.int64)
+    return seq[sorted_t[final]].astype(np.int64)
 
 
 @dataclass(frozen=True)

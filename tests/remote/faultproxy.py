@@ -105,7 +105,7 @@ class FaultProxy:
             time.sleep(self.delay_s)
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         try:
-            headers = {k: v for k, v in h.headers.items() if k.lower() != "connection"}
+            headers = {k: v for k, v in h.headers.items() if k.lower() not in ("connection", "expect")}
             conn.request(method, h.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
