@@ -132,7 +132,7 @@ def quality(args):
 def scale(args):
     print(
         "| shard size | nodes | ranks | shards/rank | node download, shard_blocks (GB/epoch) | "
-        "node share (GB) | max open shards/rank | node cache (GB, open + prefetch) | "
+        "node share (GB) | max open shards/rank | node cache (GB) = 8 x (max(open, window+2) + 1) shards | "
         "node download, global (GB/epoch) | total egress shard_blocks / global (TB/epoch) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -164,7 +164,9 @@ def scale(args):
                     for r in np.linspace(0, w - 1, min(w, 16)).astype(int):
                         opened = max(opened, max_open(sh[ranks_of == r]))
             share = DATASET_BYTES / nodes
-            cache_gb = 8 * (opened + args.window + 2) * sb.mean() / 1e9
+            # per rank: the shards open plus the prefetched ones not yet open, at most
+            # max(open, prefetch_shards = window + 2) + 1 (the one being downloaded)
+            cache_gb = 8 * (max(opened, args.window + 2) + 1) * sb.mean() / 1e9
             print(
                 f"| {shard_mb} MiB | {nodes} | {w} | {num_shards / w:.2f} | "
                 f"{res['shard_blocks'].max() / 1e9:.1f} | {share / 1e9:.1f} | {opened} | "

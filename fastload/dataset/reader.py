@@ -525,6 +525,14 @@ class Dataset:
         if self._store.remote:
             self._store.prefetch(shards)
 
+    def release_shards(self, shards):
+        """Remote datasets: unmap ``shards`` in this process and unpin their cache entries
+        (a hint that they are not needed soon; rows already read stay valid, and a later
+        read maps them again). A no-op for local datasets."""
+        if self._store.remote:
+            for k in shards:
+                self._store.release_shard(int(k))
+
     def storage_stats(self):
         """Remote datasets: counters of this process's downloads and cache use
         (``bytes_downloaded``, ``download_wait_s``, ``cache_hits``, ``cache_misses``,

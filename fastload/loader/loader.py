@@ -533,7 +533,7 @@ class _EpochIterator:
             loader._position = 0
         loader._pipeline.set_order_key((loader.seed, loader._layout()))
         self._order = loader._pipeline.order(self._epoch)  # computed once here, not per worker
-        self._prefetched = 0  # plan batches whose shards were handed to dataset.prefetch
+        self._release_at = self._last_uses() if loader.prefetch_shards else {}
         self._backend, self._in_flight = loader._backend()
         self._finalizer = weakref.finalize(self, self._backend.close)
         self._next = 0
@@ -548,6 +548,27 @@ class _EpochIterator:
         while self._submitted < len(plan) and self._submitted - self._next < self._in_flight:
             self._backend.submit(self._submitted, self._epoch, plan.positions[self._submitted])
             self._submitted += 1
+
+    def _last_uses(self):
+        """``{batch k: [shards whose last use in this rank's plan is batch k]}``: released
+        once batch k is handed out, so the cache may evict them before shards still due."""
+        import numpy as np
+
+        loader = self._loader
+        plan = self._plan
+        if not len(plan) or not callable(getattr(loader.dataset, "release_shards", None)):
+            return {}
+        n = loader.num_samples
+        pos = np.concatenate(plan.positions)
+        batch_of = np.repeat(np.arange(len(plan)), [len(p) for p in plan.positions])
+        shards = loader._shard_of[self._order[pos % n]]
+        last = {}
+        for s, k in zip(shards.tolist(), batch_of.tolist(), strict=True):
+            last[s] = k
+        out = {}
+        for s, k in last.items():
+            out.setdefault(k, []).append(s)
+        return out
 
     def _prefetch_ahead(self):
         """Ask the dataset to download the next ``prefetch_shards`` distinct shards of this
@@ -585,6 +606,9 @@ class _EpochIterator:
             raise
         t1 = time.perf_counter()
         self._next += 1
+        done = self._release_at.get(k)
+        if done:
+            self._loader.dataset.release_shards(done)
         self._fill()
         loader = self._loader
         if self._next >= len(self._plan):
