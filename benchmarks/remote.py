@@ -126,7 +126,7 @@ def resnet(args):
         epoch(local)  # warm-up: JIT, page cache
         rows = []
         for r in range(args.repeats):
-            loc, _ = epoch(local)
+            loc, _ = epoch(fastload.open_dataset(root / "ds"))  # freshly opened, like the others
             cold, cst = epoch(
                 fastload.open_dataset(
                     url, cache_dir=root / f"cold-{r}", storage_options=server.options
