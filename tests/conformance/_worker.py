@@ -13,7 +13,9 @@ exception (a non-FastloadError leaves fastload), memory (MemoryError), history (
 output after other decodes on the same thread differs from a fresh thread's), mismatch
 (output differs beyond "close", or decoded where the reference says it is not a 3-D
 scalar volume), bad-message (a FastloadError whose message does not name the file or
-shows a Python object repr). crash / timeout are decided by the parent.
+shows a Python object repr), crop-dependent (JPEG: a region or DCT-scaled decode succeeds
+where the full decode fails, or the other way round). crash / timeout are decided by the
+parent.
 """
 
 import hashlib
@@ -375,6 +377,10 @@ def check(path, rel, kind):
             return {"outcome": "history", "detail": "",
                     "message": f"fresh thread: {_describe(fresh)}; after primer {n}: "
                                f"{_describe(again)}"}
+    if kind == "image" and data[:3] == b"\xff\xd8\xff" and fresh[0] != "exc":
+        problem = _region_problem(data, rel)
+        if problem:
+            return problem
     status, value = fresh
     if status == "exc":
         kind_ = "memory" if isinstance(value, MemoryError) else "exception"
@@ -401,6 +407,40 @@ def check(path, rel, kind):
                 "message": f"reference refuses: {_exc_text(ref[1])}{note}"}
     outcome, detail = compare(value, ref[1])
     return {"outcome": outcome, "detail": detail, "message": ""}
+
+
+def _region_problem(data, rel):
+    """JPEG: region and DCT-scaled decodes must give the full decode's verdict (issue 13
+    item 3: a corrupt sample may not fail for some random crops and not others), and an
+    unscaled region must equal the full decode's crop."""
+    try:
+        info = fastload.image.read_header(data, name=rel)
+    except FastloadError:
+        return None
+    h, w = info.height, info.width
+    qh, qw = max(1, h // 4), max(1, w // 4)
+    rois = [(0, 0, qh, qw), (h - qh, w - qw, qh, qw), (h // 3, w // 3, qh, qw)]
+    for strict in (True, False):
+        full = _run(lambda s=strict: fastload.image.decode(data, strict=s, name=rel))
+        for roi in rois:
+            for min_size in (None, (max(1, qh // 8), max(1, qw // 8))):
+                part = _run(lambda r=roi, m=min_size, s=strict: fastload.image.decode(
+                    data, roi=r, min_size=m, strict=s, name=rel))
+                if part[0] == "exc":
+                    return {"outcome": "exception", "detail": type(part[1]).__name__,
+                            "message": f"roi={roi} min_size={min_size} strict={strict}: "
+                                       f"{part[1]}"}
+                if (part[0] == "ok") != (full[0] == "ok"):
+                    return {"outcome": "crop-dependent", "detail": f"strict={strict}",
+                            "message": f"full decode: {_describe(full)}; roi={roi} "
+                                       f"min_size={min_size}: {_describe(part)}"}
+                if part[0] == "ok" and min_size is None:
+                    t, l, rh, rw = roi
+                    if not np.array_equal(part[1], full[1][t:t + rh, l:l + rw]):
+                        return {"outcome": "mismatch", "detail": "region",
+                                "message": f"strict={strict} roi={roi}: the region decode "
+                                           f"differs from the full decode's crop"}
+    return None
 
 
 def _describe(r):

@@ -35,8 +35,9 @@ ENV_VAR = "FASTLOAD_CONFORMANCE_CORPUS"
 #: outcomes that are fine on their own; everything else needs a reason in the table
 GOOD = ("identical",)
 OUTCOMES = ("identical", "close", "refused", "decoded-unverified", "mismatch", "history",
-            "exception", "memory", "bad-message", "crash", "timeout")
-FAILURES = ("mismatch", "history", "exception", "memory", "bad-message", "crash", "timeout")
+            "crop-dependent", "exception", "memory", "bad-message", "crash", "timeout")
+FAILURES = ("mismatch", "history", "crop-dependent", "exception", "memory", "bad-message",
+            "crash", "timeout")
 
 _IMAGE = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".ico", ".psd", ".qoi",
           ".sgi", ".webp", ".ppm", ".pgm", ".pbm", ".mpo")
@@ -51,8 +52,9 @@ HEADER = """\
 # (issue 13; see tests/README.md, "Conformance suite"). Tab-separated:
 #   path      relative to the corpus root
 #   outcome   identical | close | refused | decoded-unverified   (acceptable, with a reason
-#             except identical) or a failure: mismatch | history | exception | memory |
-#             bad-message | crash | timeout   (allowed only while a named defect is open)
+#             except identical) or a failure: mismatch | history | crop-dependent |
+#             exception | memory | bad-message | crash | timeout   (allowed only while a
+#             named defect is open: the reason says "defect: ...")
 #   detail    compared: close -> measured max/mean difference (the run may not exceed it);
 #             refused / exception -> the exception class; others as the harness writes it
 #   reason    why this outcome is acceptable (required for every outcome but identical)
@@ -149,7 +151,7 @@ def differs(expected, got):
             if k not in want or v > want[k] * (1 + 1e-9) + 1e-12:
                 return f"difference grew: expected {expected['detail']}, got {got['detail']}"
         return None
-    if got["outcome"] in ("refused", "exception", "crash", "bad-message") and \
+    if got["outcome"] in ("refused", "exception", "crash", "bad-message", "crop-dependent") and \
             got["detail"] != expected["detail"]:
         return f"expected {expected['detail']}, got {got['detail']}: {got['message']}"
     return None
