@@ -281,7 +281,7 @@ def _parse_header(raw, name, max_voxels):
     )
 
 
-_SCALE_CHUNK = 1 << 20
+_SCALE_CHUNK = 1 << 16  # 512 KiB of float64: stays in L2
 
 
 def _apply_scaling(arr, slope, inter):
