@@ -55,6 +55,54 @@ CRC8_TABLE = _crc_table(0x07, 8)
 CRC16_TABLE = _crc16_slices(_crc_table(0x8005, 16))
 
 
+# Error codes of flac_decode_kernel (res[0]); codec.py turns each into a message.
+E_TRUNCATED = -1  # the data ends inside a frame
+E_SYNC = -2  # no frame sync code where a frame must start (found: the 16 bits there)
+E_HEADER = -3  # a reserved or invalid frame header field (detail: which, see codec.py)
+E_HEADER_CRC = -4  # frame header CRC-8 (expected: stored, found: computed)
+E_BLOCKSIZE = -5  # block size 65536 (the format's maximum is 65535)
+E_RATE = -6  # frame sample rate differs from STREAMINFO (expected, found)
+E_BPS = -7  # frame bits per sample differ from STREAMINFO (expected, found)
+E_CHANNELS = -8  # frame channel count differs from STREAMINFO (expected, found)
+E_SUBFRAME = -9  # a corrupt subframe (detail: which field, channel in found)
+E_PADDING = -10  # non-zero bits between the last subframe and the frame CRC-16
+E_FRAME_CRC = -11  # frame CRC-16 (expected: stored, found: computed)
+E_RANGE = -12  # a decoded sample outside the bit depth (found: the value)
+E_EXTRA = -13  # more samples than STREAMINFO's total (expected: total)
+
+#: res[] slots: status, byte position, samples per channel done, frame index, detail,
+#: expected, found.
+R_STATUS, R_POS, R_DONE, R_FRAME, R_DETAIL, R_EXPECTED, R_FOUND = 0, 1, 2, 3, 4, 5, 6
+RES_SIZE = 7
+
+# Subframe details (res[R_DETAIL] with E_SUBFRAME).
+S_PAD_BIT = 1
+S_TYPE = 2
+S_WASTED = 3
+S_CODING = 4
+S_PARTITION = 5
+S_ORDER = 6
+S_PRECISION = 7
+S_SHIFT = 8
+S_RICE = 9
+
+
+#: Frame-header sample rates by code (0: from STREAMINFO; 12-14: coded after the header).
+_RATES = (0, 88200, 176400, 192000, 8000, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
+#: Frame-header bits per sample by code (0: from STREAMINFO; 3: reserved).
+_BPS = (0, 8, 12, -1, 16, 20, 24, 32)
+
+# Header details (res[R_DETAIL] with E_HEADER).
+H_RESERVED_BIT = 1
+H_NUMBER = 2
+H_BLOCKSIZE_CODE = 3
+H_RATE_CODE = 4
+H_CHANNEL_CODE = 5
+H_BPS_CODE = 6
+H_NO_RATE = 7
+H_NO_BPS = 8
+
+
 @intrinsic
 def _clz(typingctx, x):
     """Leading zero bits of a non-zero uint64 (llvm.ctlz)."""
@@ -155,10 +203,13 @@ def _seek(buf, bitpos):
 
 
 @kernel
-def _residual(buf, bp, acc, nb, blocksize, order, dst):
+def _residual(buf, bp, acc, nb, blocksize, order, dst, res):
     """Rice-coded residual of one subframe into dst[order:blocksize]."""
     bp, acc, nb, method = _get(buf, bp, acc, nb, 2)
-    if nb < 0 or method > 1:
+    if nb < 0:
+        return bp, acc, -1
+    if method > 1:
+        res[R_DETAIL] = S_CODING
         return bp, acc, -1
     pbits = 4 if method == 0 else 5
     escape = 15 if method == 0 else 31
@@ -166,10 +217,9 @@ def _residual(buf, bp, acc, nb, blocksize, order, dst):
     if nb < 0:
         return bp, acc, -1
     nparts = 1 << porder
-    if blocksize % nparts != 0:
-        return bp, acc, -1
     psize = blocksize >> porder
-    if psize < order:
+    if blocksize % nparts != 0 or psize < order:
+        res[R_DETAIL] = S_PARTITION
         return bp, acc, -1
     i = order
     for part in range(nparts):
@@ -206,7 +256,10 @@ def _residual(buf, bp, acc, nb, blocksize, order, dst):
                         i += 1
                         continue
                 bp, acc, nb, q = _unary(buf, bp, acc, nb)
-                if nb < 0 or q > (np.int64(1) << 31):
+                if nb < 0:
+                    return bp, acc, -1
+                if q > (np.int64(1) << 31):
+                    res[R_DETAIL] = S_RICE
                     return bp, acc, -1
                 bp, acc, nb, low = _get(buf, bp, acc, nb, k)
                 if nb < 0:
@@ -279,10 +332,14 @@ def _lpc(dst, coefs, order, blocksize, shift):
 
 
 @kernel
-def _subframe(buf, bp, acc, nb, blocksize, bps, dst, coefs):
-    """One subframe into dst[:blocksize] (int64); returns the reader, nb = -1 on error."""
+def _subframe(buf, bp, acc, nb, blocksize, bps, dst, coefs, res):
+    """One subframe into dst[:blocksize] (int64); returns the reader, nb = -1 on error
+    (with res[R_DETAIL] set to the S_* reason, or 0 when the data ended)."""
     bp, acc, nb, pad = _get(buf, bp, acc, nb, 1)
-    if nb < 0 or pad != 0:
+    if nb < 0:
+        return bp, acc, -1
+    if pad != 0:
+        res[R_DETAIL] = S_PAD_BIT
         return bp, acc, -1
     bp, acc, nb, kind = _get(buf, bp, acc, nb, 6)
     if nb < 0:
@@ -297,6 +354,7 @@ def _subframe(buf, bp, acc, nb, blocksize, bps, dst, coefs):
             return bp, acc, -1
         wasted = z + 1
         if wasted >= bps:
+            res[R_DETAIL] = S_WASTED
             return bp, acc, -1
     bps -= wasted
     if kind == 0:  # CONSTANT
@@ -314,13 +372,14 @@ def _subframe(buf, bp, acc, nb, blocksize, bps, dst, coefs):
     elif 8 <= kind <= 12:  # FIXED, order 0..4
         order = kind - 8
         if order > blocksize:
+            res[R_DETAIL] = S_ORDER
             return bp, acc, -1
         for i in range(order):
             bp, acc, nb, v = _get_signed(buf, bp, acc, nb, bps)
             if nb < 0:
                 return bp, acc, -1
             dst[i] = v
-        bp, acc, nb = _residual(buf, bp, acc, nb, blocksize, order, dst)
+        bp, acc, nb = _residual(buf, bp, acc, nb, blocksize, order, dst, res)
         if nb < 0:
             return bp, acc, -1
         if order == 1:
@@ -338,6 +397,7 @@ def _subframe(buf, bp, acc, nb, blocksize, bps, dst, coefs):
     elif kind >= 32:  # LPC, order 1..32
         order = kind - 31
         if order > blocksize:
+            res[R_DETAIL] = S_ORDER
             return bp, acc, -1
         for i in range(order):
             bp, acc, nb, v = _get_signed(buf, bp, acc, nb, bps)
@@ -345,22 +405,29 @@ def _subframe(buf, bp, acc, nb, blocksize, bps, dst, coefs):
                 return bp, acc, -1
             dst[i] = v
         bp, acc, nb, prec = _get(buf, bp, acc, nb, 4)
-        if nb < 0 or prec == 15:
+        if nb < 0:
+            return bp, acc, -1
+        if prec == 15:
+            res[R_DETAIL] = S_PRECISION
             return bp, acc, -1
         prec += 1
         bp, acc, nb, shift = _get_signed(buf, bp, acc, nb, 5)
-        if nb < 0 or shift < 0:
+        if nb < 0:
+            return bp, acc, -1
+        if shift < 0:
+            res[R_DETAIL] = S_SHIFT
             return bp, acc, -1
         for j in range(order):
             bp, acc, nb, c = _get_signed(buf, bp, acc, nb, prec)
             if nb < 0:
                 return bp, acc, -1
             coefs[order - 1 - j] = c  # reversed: coefs[j] multiplies dst[i - order + j]
-        bp, acc, nb = _residual(buf, bp, acc, nb, blocksize, order, dst)
+        bp, acc, nb = _residual(buf, bp, acc, nb, blocksize, order, dst, res)
         if nb < 0:
             return bp, acc, -1
         _lpc(dst, coefs, order, blocksize, shift)
     else:
+        res[R_DETAIL] = S_TYPE
         return bp, acc, -1
     if wasted:
         for i in range(blocksize):
@@ -370,7 +437,7 @@ def _subframe(buf, bp, acc, nb, blocksize, bps, dst, coefs):
 
 @kernel
 def _utf8_skip(buf, bp, acc, nb):
-    """Skip the UTF-8-like coded frame / sample number (1-7 bytes)."""
+    """Skip the UTF-8-like coded frame / sample number (1-7 bytes); nb = -2 if invalid."""
     bp, acc, nb, b0 = _get(buf, bp, acc, nb, 8)
     if nb < 0:
         return bp, acc, -1
@@ -389,11 +456,13 @@ def _utf8_skip(buf, bp, acc, nb):
     elif b0 == 0xFE:
         extra = 6
     else:
-        return bp, acc, -1
+        return bp, acc, -2
     for _ in range(extra):
         bp, acc, nb, b = _get(buf, bp, acc, nb, 8)
-        if nb < 0 or (b & 0xC0) != 0x80:
+        if nb < 0:
             return bp, acc, -1
+        if (b & 0xC0) != 0x80:
+            return bp, acc, -2
     return bp, acc, nb
 
 
@@ -425,120 +494,231 @@ def _crc16(t, buf, start, stop):
 
 
 @kernel
-def flac_decode_kernel(buf, start, total, channels, bps, max_block, crc8, crc16, work, coefs, out):
-    """Decode the frames of a FLAC stream.
+def _frame_header(buf, pos, crc8, si, res):
+    """Parse and check the frame header at byte ``pos`` against ``si`` (channels, bits,
+    rate; a zero entry is taken from this header and stored). Returns
+    ``(status, bp, acc, nb, blocksize, ch_code, bps)`` with the reader after the header."""
+    bp, acc, nb = _seek(buf, pos * 8)
+    bp, acc, nb, sync = _get(buf, bp, acc, nb, 15)
+    if nb < 0:
+        return E_TRUNCATED, bp, acc, nb, 0, 0, 0
+    if sync != 0x7FFC:  # 14-bit sync + reserved 0
+        res[R_FOUND] = sync << 1
+        return E_SYNC, bp, acc, nb, 0, 0, 0
+    bp, acc, nb, _strategy = _get(buf, bp, acc, nb, 1)
+    bp, acc, nb, bs_code = _get(buf, bp, acc, nb, 4)
+    bp, acc, nb, sr_code = _get(buf, bp, acc, nb, 4)
+    bp, acc, nb, ch_code = _get(buf, bp, acc, nb, 4)
+    bp, acc, nb, ss_code = _get(buf, bp, acc, nb, 3)
+    bp, acc, nb, reserved = _get(buf, bp, acc, nb, 1)
+    if nb < 0:
+        return E_TRUNCATED, bp, acc, nb, 0, 0, 0
+    if reserved != 0:
+        res[R_DETAIL] = H_RESERVED_BIT
+        return E_HEADER, bp, acc, nb, 0, 0, 0
+    bp, acc, nb = _utf8_skip(buf, bp, acc, nb)
+    if nb == -2:
+        res[R_DETAIL] = H_NUMBER
+        return E_HEADER, bp, acc, nb, 0, 0, 0
+    if nb < 0:
+        return E_TRUNCATED, bp, acc, nb, 0, 0, 0
+    blocksize = 0
+    if bs_code == 0:
+        res[R_DETAIL] = H_BLOCKSIZE_CODE
+        return E_HEADER, bp, acc, nb, 0, 0, 0
+    elif bs_code == 1:
+        blocksize = 192
+    elif bs_code <= 5:
+        blocksize = 576 << (bs_code - 2)
+    elif bs_code == 6:
+        bp, acc, nb, v = _get(buf, bp, acc, nb, 8)
+        blocksize = v + 1
+    elif bs_code == 7:
+        bp, acc, nb, v = _get(buf, bp, acc, nb, 16)
+        blocksize = v + 1
+    else:
+        blocksize = 256 << (bs_code - 8)
+    rate = 0
+    if sr_code == 12:
+        bp, acc, nb, v = _get(buf, bp, acc, nb, 8)
+        rate = v * 1000
+    elif sr_code == 13:
+        bp, acc, nb, v = _get(buf, bp, acc, nb, 16)
+        rate = v
+    elif sr_code == 14:
+        bp, acc, nb, v = _get(buf, bp, acc, nb, 16)
+        rate = v * 10
+    elif sr_code == 15:
+        res[R_DETAIL] = H_RATE_CODE
+        return E_HEADER, bp, acc, nb, 0, 0, 0
+    else:
+        rate = _RATES[sr_code]
+    if nb < 0:
+        return E_TRUNCATED, bp, acc, nb, 0, 0, 0
+    hdr_end = _bitpos(bp, nb) >> 3
+    bp, acc, nb, c8 = _get(buf, bp, acc, nb, 8)
+    if nb < 0:
+        return E_TRUNCATED, bp, acc, nb, 0, 0, 0
+    computed = _crc(crc8, 8, buf, pos, hdr_end)
+    if c8 != computed:
+        res[R_EXPECTED] = c8
+        res[R_FOUND] = computed
+        return E_HEADER_CRC, bp, acc, nb, 0, 0, 0
+    # fields that the CRC protects: now compare them with STREAMINFO
+    if ch_code > 10:
+        res[R_DETAIL] = H_CHANNEL_CODE
+        res[R_FOUND] = ch_code
+        return E_HEADER, bp, acc, nb, 0, 0, 0
+    if ss_code == 3:
+        res[R_DETAIL] = H_BPS_CODE
+        return E_HEADER, bp, acc, nb, 0, 0, 0
+    if blocksize > 65535:
+        res[R_FOUND] = blocksize
+        return E_BLOCKSIZE, bp, acc, nb, 0, 0, 0
+    nch = ch_code + 1 if ch_code < 8 else 2
+    fbps = _BPS[ss_code]
+    if si[0] == 0:  # no STREAMINFO: this header defines the stream
+        if rate == 0:
+            res[R_DETAIL] = H_NO_RATE
+            return E_HEADER, bp, acc, nb, 0, 0, 0
+        if fbps == 0:
+            res[R_DETAIL] = H_NO_BPS
+            return E_HEADER, bp, acc, nb, 0, 0, 0
+        si[0] = nch
+        si[1] = fbps
+        si[2] = rate
+    if nch != si[0]:
+        res[R_EXPECTED] = si[0]
+        res[R_FOUND] = nch
+        return E_CHANNELS, bp, acc, nb, 0, 0, 0
+    if fbps != 0 and fbps != si[1]:
+        res[R_EXPECTED] = si[1]
+        res[R_FOUND] = fbps
+        return E_BPS, bp, acc, nb, 0, 0, 0
+    if rate != 0 and rate != si[2]:
+        res[R_EXPECTED] = si[2]
+        res[R_FOUND] = rate
+        return E_RATE, bp, acc, nb, 0, 0, 0
+    return 0, bp, acc, nb, blocksize, ch_code, si[1]
+
+
+@kernel
+def _emit_md5(md5, o, w, v):
+    """Little-endian ``w`` bytes of sample ``v`` at md5[o:o + w] (libFLAC's MD5 input)."""
+    for k in range(w):
+        md5[o + k] = np.uint8((v >> (8 * k)) & 0xFF)
+
+
+@kernel
+def flac_decode_kernel(buf, crc8, crc16, si, work, coefs, out, md5, res):
+    """Decode the frames of a FLAC stream, resumably.
 
     Parameters
     ----------
-    buf : uint8 (n,)
+    buf : uint8 (n,), read-only
         The whole file.
-    start : int
-        Byte offset of the first frame (after the metadata blocks).
-    total, channels, bps, max_block : int
-        STREAMINFO: samples per channel, channel count (1 or 2), bits per sample, largest
-        block size.
     crc8 : uint16 (256,); crc16 : uint16 (4, 256)
         :data:`CRC8_TABLE`, :data:`CRC16_TABLE`.
-    work : int64 (channels, >= max_block)
+    si : int64 (4,)
+        STREAMINFO channels (1..8), bits per sample (4..32), sample rate, total samples
+        per channel (0: unknown). ``si[0] == 0`` (no STREAMINFO): the first frame header
+        sets channels, bits and rate.
+    work : int64 (>= channels, 65536)
     coefs : int64 (64,)
-    out : float32 (total * channels,)
-        Interleaved samples ``v / 2 ** (bps - 1)``.
+    out : float32 (capacity * channels,)
+        Interleaved samples ``v / 2 ** (bps - 1)``; its size bounds what one call decodes.
+    md5 : uint8 (capacity * channels * bytes,) or (0,)
+        When not empty, the samples as libFLAC's MD5 sees them: interleaved little-endian
+        signed integers of ``ceil(bps / 8)`` bytes.
+    res : int64 (RES_SIZE,)
+        In: R_POS (byte offset of the next frame), R_DONE, R_FRAME. Out: those, R_STATUS
+        and on error R_DETAIL / R_EXPECTED / R_FOUND.
 
     Returns
     -------
     int
-        ``total`` on success; a negative code when the stream is not fully decodable
-        here (the caller then falls back to libsndfile).
+        0: all frames decoded (or ``total`` reached); 1: ``out`` is full and frames
+        remain (call again with larger arrays); a negative ``E_*`` code on error.
     """
     n_bytes = buf.shape[0]
-    scale = np.float32(1.0 / (1 << (bps - 1)))
-    done = 0
-    pos = start
-    while done < total:
+    total = si[3]
+    cap = out.shape[0] // max(si[0], 1) if si[0] > 0 else 0
+    pos = res[R_POS]
+    done = res[R_DONE]
+    frame = res[R_FRAME]
+    while True:
+        if total > 0 and done >= total:
+            # frames past STREAMINFO's total: a wrong STREAMINFO (data after the last
+            # frame that is not a frame header, e.g. an ID3v1 tag, is ignored)
+            if pos + 6 <= n_bytes and buf[pos] == 0xFF and (buf[pos + 1] & 0xFE) == 0xF8:
+                res[R_EXPECTED] = total
+                status, bp, acc, nb, blocksize, ch_code, bps = _frame_header(
+                    buf, pos, crc8, si, res
+                )
+                if status == 0:
+                    res[R_STATUS] = E_EXTRA
+                    return E_EXTRA
+            res[R_STATUS] = 0
+            return 0
+        if total == 0 and (
+            pos >= n_bytes
+            or (pos + 128 == n_bytes and buf[pos] == 84 and buf[pos + 1] == 65 and buf[pos + 2] == 71)
+        ):  # the end, or an ID3v1 tag ("TAG", 128 bytes) after the last frame
+            if frame == 0:
+                res[R_STATUS] = E_TRUNCATED
+                return E_TRUNCATED
+            res[R_STATUS] = 0
+            return 0
+        res[R_POS] = pos
+        res[R_DONE] = done
+        res[R_FRAME] = frame
         if pos + 6 > n_bytes:
-            return -1
-        bp, acc, nb = _seek(buf, pos * 8)
-        bp, acc, nb, sync = _get(buf, bp, acc, nb, 15)
-        if nb < 0 or sync != 0x7FFC:  # 14-bit sync + reserved 0
-            return -2
-        bp, acc, nb, _strategy = _get(buf, bp, acc, nb, 1)
-        bp, acc, nb, bs_code = _get(buf, bp, acc, nb, 4)
-        bp, acc, nb, sr_code = _get(buf, bp, acc, nb, 4)
-        bp, acc, nb, ch_code = _get(buf, bp, acc, nb, 4)
-        bp, acc, nb, ss_code = _get(buf, bp, acc, nb, 3)
-        bp, acc, nb, res = _get(buf, bp, acc, nb, 1)
-        if nb < 0 or res != 0:
-            return -3
-        bp, acc, nb = _utf8_skip(buf, bp, acc, nb)
-        if nb < 0:
-            return -4
-        if bs_code == 0:
-            return -5
-        elif bs_code == 1:
-            blocksize = 192
-        elif bs_code <= 5:
-            blocksize = 576 << (bs_code - 2)
-        elif bs_code == 6:
-            bp, acc, nb, v = _get(buf, bp, acc, nb, 8)
-            blocksize = v + 1
-        elif bs_code == 7:
-            bp, acc, nb, v = _get(buf, bp, acc, nb, 16)
-            blocksize = v + 1
-        else:
-            blocksize = 256 << (bs_code - 8)
-        if sr_code == 12:
-            bp, acc, nb, v = _get(buf, bp, acc, nb, 8)
-        elif sr_code == 13 or sr_code == 14:
-            bp, acc, nb, v = _get(buf, bp, acc, nb, 16)
-        elif sr_code == 15:
-            return -6
-        if nb < 0:
-            return -7
-        # header CRC-8 over the bytes read so far
-        hdr_end = _bitpos(bp, nb) >> 3
-        bp, acc, nb, c8 = _get(buf, bp, acc, nb, 8)
-        if nb < 0 or c8 != _crc(crc8, 8, buf, pos, hdr_end):
-            return -8
-        if blocksize > max_block or done + blocksize > total:
-            return -9
-        if ss_code == 0:
-            fbps = bps
-        elif ss_code == 4:
-            fbps = 16
-        elif ss_code == 6:
-            fbps = 24
-        else:
-            return -10
-        if fbps != bps:
-            return -10
-        if ch_code < 8:
-            if ch_code + 1 != channels:
-                return -11
-        elif ch_code > 10 or channels != 2:
-            return -11
+            res[R_STATUS] = E_TRUNCATED
+            return E_TRUNCATED
+        status, bp, acc, nb, blocksize, ch_code, bps = _frame_header(buf, pos, crc8, si, res)
+        if status != 0:
+            res[R_STATUS] = status
+            return status
+        channels = si[0]
+        if cap == 0:
+            cap = out.shape[0] // channels
+        if total > 0 and done + blocksize > total:
+            res[R_EXPECTED] = total
+            res[R_STATUS] = E_EXTRA
+            return E_EXTRA
+        if done + blocksize > cap:
+            res[R_STATUS] = 1
+            return 1
         for c in range(channels):
             sbps = bps
             if (ch_code == 8 and c == 1) or (ch_code == 9 and c == 0) or (ch_code == 10 and c == 1):
                 sbps += 1
-            bp, acc, nb = _subframe(buf, bp, acc, nb, blocksize, sbps, work[c], coefs)
+            res[R_DETAIL] = 0
+            bp, acc, nb = _subframe(buf, bp, acc, nb, blocksize, sbps, work[c], coefs, res)
             if nb < 0:
-                return -12
+                if res[R_DETAIL] == 0:
+                    res[R_STATUS] = E_TRUNCATED
+                    return E_TRUNCATED
+                res[R_FOUND] = c
+                res[R_STATUS] = E_SUBFRAME
+                return E_SUBFRAME
         # byte alignment (zero bits: libFLAC calls anything else lost sync), then CRC-16
         bitpos = _bitpos(bp, nb)
         frame_end = (bitpos + 7) >> 3
         if frame_end + 2 > n_bytes:
-            return -13
+            res[R_STATUS] = E_TRUNCATED
+            return E_TRUNCATED
         if bitpos & 7 and buf[bitpos >> 3] & ((1 << (8 - (bitpos & 7))) - 1) != 0:
-            return -15
+            res[R_STATUS] = E_PADDING
+            return E_PADDING
         c16 = (np.int64(buf[frame_end]) << 8) | np.int64(buf[frame_end + 1])
-        if c16 != _crc16(crc16, buf, pos, frame_end):
-            return -14
-        pos = frame_end + 2
-        if channels == 1:
-            w0 = work[0]
-            for i in range(blocksize):
-                out[done + i] = np.float32(w0[i]) * scale
-        else:
+        computed = _crc16(crc16, buf, pos, frame_end)
+        if c16 != computed:
+            res[R_EXPECTED] = c16
+            res[R_FOUND] = computed
+            res[R_STATUS] = E_FRAME_CRC
+            return E_FRAME_CRC
+        if channels == 2:
             a = work[0]
             b = work[1]
             if ch_code == 8:  # left, side
@@ -553,9 +733,46 @@ def flac_decode_kernel(buf, start, total, channels, bps, max_block, crc8, crc16,
                     s = b[i]
                     a[i] = (m + s) >> 1
                     b[i] = (m - s) >> 1
-            o = 2 * done
+        # every sample must fit the bit depth (libFLAC rejects such frames)
+        lo = -(np.int64(1) << (bps - 1))
+        hi = (np.int64(1) << (bps - 1)) - 1
+        for c in range(channels):
+            w = work[c]
+            vmin = w[0]
+            vmax = w[0]
+            for i in range(blocksize):
+                vmin = min(vmin, w[i])
+                vmax = max(vmax, w[i])
+            if vmin < lo or vmax > hi:
+                res[R_FOUND] = vmin if vmin < lo else vmax
+                res[R_EXPECTED] = bps
+                res[R_STATUS] = E_RANGE
+                return E_RANGE
+        scale = np.float32(1.0 / (np.int64(1) << (bps - 1)))
+        o = done * channels
+        if channels == 1:
+            w0 = work[0]
+            for i in range(blocksize):
+                out[o + i] = np.float32(w0[i]) * scale
+        elif channels == 2:
+            a = work[0]
+            b = work[1]
             for i in range(blocksize):
                 out[o + 2 * i] = np.float32(a[i]) * scale
                 out[o + 2 * i + 1] = np.float32(b[i]) * scale
+        else:
+            for c in range(channels):
+                w = work[c]
+                for i in range(blocksize):
+                    out[o + i * channels + c] = np.float32(w[i]) * scale
+        if md5.shape[0] > 0:
+            nbytes = (bps + 7) >> 3
+            for i in range(blocksize):
+                for c in range(channels):
+                    _emit_md5(md5, (o + i * channels + c) * nbytes, nbytes, work[c, i])
+        pos = frame_end + 2
         done += blocksize
-    return done
+        frame += 1
+        res[R_POS] = pos
+        res[R_DONE] = done
+        res[R_FRAME] = frame
