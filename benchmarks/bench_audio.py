@@ -28,6 +28,10 @@ def flac(signal):
 
 
 def test_decode_flac(benchmark, flac):
+    benchmark(decode, flac, verify_md5=False)
+
+
+def test_decode_flac_verify_md5(benchmark, flac):
     benchmark(decode, flac)
 
 

@@ -1,11 +1,16 @@
-"""Numba FLAC frame decoder: the fast path of ``codec.decode`` for plain FLAC streams.
+"""Numba FLAC frame decoder: ``codec.decode`` decodes every FLAC stream with it.
 
-``flac_decode_kernel`` decodes every frame of a native FLAC stream (``fLaC`` marker,
-metadata already skipped by the caller) into float32 samples scaled exactly as
-libsndfile scales them (``v / 2 ** (bps - 1)``). It verifies each frame header's CRC-8
-and each frame's CRC-16 and checks every field against STREAMINFO; anything it does not
-handle or cannot verify returns a negative code and the caller falls back to
-libsndfile, which then decides (so the fast path never changes what bad input gives).
+``flac_decode_kernel`` decodes the frames of a FLAC stream (metadata already parsed by
+``codec.py``) into float32 samples scaled as libsndfile scales them
+(``v / 2 ** (bps - 1)``), and optionally into the byte layout libFLAC's MD5 signature
+covers. It handles 4- to 32-bit samples (33-bit side channels; all arithmetic is int64),
+1 to 8 channels, fixed and variable block sizes up to 65535 and streams without
+STREAMINFO (the first frame header sets the parameters). It verifies each frame
+header's CRC-8 and each frame's CRC-16, checks every header field against STREAMINFO
+and every sample against the bit depth, and on any error returns a negative ``E_*``
+code with the frame, byte offset and the expected and found values in ``res`` (codec.py
+words them). It is resumable: when ``out`` is full (a stream of unknown length) it
+returns 1 and continues from ``res`` with larger arrays.
 
 Format reference: the FLAC format specification (RFC 9639): frame header, CONSTANT /
 VERBATIM / FIXED / LPC subframes, Rice-coded residual with partitions and escapes,
@@ -603,10 +608,29 @@ def _frame_header(buf, pos, crc8, si, res):
 
 
 @kernel
-def _emit_md5(md5, o, w, v):
-    """Little-endian ``w`` bytes of sample ``v`` at md5[o:o + w] (libFLAC's MD5 input)."""
-    for k in range(w):
-        md5[o + k] = np.uint8((v >> (8 * k)) & 0xFF)
+def _emit_md5(md5, work, o, blocksize, channels, width):
+    """The block as libFLAC's MD5 reads it: interleaved little-endian signed integers of
+    ``width`` bytes, from sample ``o`` (interleaved index) on."""
+    step = channels * width
+    for c in range(channels):
+        w = work[c]
+        k = (o + c) * width
+        if width == 2:
+            for i in range(blocksize):
+                v = w[i]
+                md5[k] = np.uint8(v & 0xFF)
+                md5[k + 1] = np.uint8((v >> 8) & 0xFF)
+                k += step
+        elif width == 1:
+            for i in range(blocksize):
+                md5[k] = np.uint8(w[i] & 0xFF)
+                k += step
+        else:
+            for i in range(blocksize):
+                v = w[i]
+                for b in range(width):
+                    md5[k + b] = np.uint8((v >> (8 * b)) & 0xFF)
+                k += step
 
 
 @kernel
@@ -660,10 +684,9 @@ def flac_decode_kernel(buf, crc8, crc16, si, work, coefs, out, md5, res):
                     return E_EXTRA
             res[R_STATUS] = 0
             return 0
-        if total == 0 and (
-            pos >= n_bytes
-            or (pos + 128 == n_bytes and buf[pos] == 84 and buf[pos + 1] == 65 and buf[pos + 2] == 71)
-        ):  # the end, or an ID3v1 tag ("TAG", 128 bytes) after the last frame
+        id3v1 = pos + 128 == n_bytes and buf[pos] == 84 and buf[pos + 1] == 65 and buf[pos + 2] == 71
+        if total == 0 and (pos >= n_bytes or id3v1):
+            # the end, or an ID3v1 tag ("TAG", 128 bytes) after the last frame
             if frame == 0:
                 res[R_STATUS] = E_TRUNCATED
                 return E_TRUNCATED
@@ -766,10 +789,7 @@ def flac_decode_kernel(buf, crc8, crc16, si, work, coefs, out, md5, res):
                 for i in range(blocksize):
                     out[o + i * channels + c] = np.float32(w[i]) * scale
         if md5.shape[0] > 0:
-            nbytes = (bps + 7) >> 3
-            for i in range(blocksize):
-                for c in range(channels):
-                    _emit_md5(md5, (o + i * channels + c) * nbytes, nbytes, work[c, i])
+            _emit_md5(md5, work, o, blocksize, channels, (bps + 7) >> 3)
         pos = frame_end + 2
         done += blocksize
         frame += 1

@@ -263,7 +263,7 @@ def _flac_metadata(view, start, name):
             )
         if pos + 4 + length > n:
             raise DecodeError(
-                f"{name}: FLAC metadata block {index} ({_block_name(kind)}) at byte {pos} "
+                f"{name}: FLAC metadata block {index} at byte {pos}, {_block_name(kind)}, "
                 f"states {length} bytes, but only {n - pos - 4} bytes follow (a wrong block "
                 f"length or a truncated file)"
             )
@@ -486,7 +486,7 @@ def _flac_decode(view, start, name, max_samples, buffer, verify_md5):
     if frames == 0:
         raise DecodeError(f"{name}: FLAC stream holds no audio frames (0 samples)")
     if check:
-        got = hashlib.md5(md5[: frames * ch * width]).digest()
+        got = hashlib.md5(md5[: frames * ch * width], usedforsecurity=False).digest()
         if got != stream.md5:
             raise DecodeError(
                 f"{name}: decoded FLAC samples do not match the stream's MD5 signature: "

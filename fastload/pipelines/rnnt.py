@@ -54,7 +54,7 @@ import threading
 import numpy as np
 
 from fastload._rng import as_generator
-from fastload.audio.codec import DEFAULT_MAX_SAMPLES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, decode
+from fastload.audio.codec import DEFAULT_MAX_SAMPLES, decode
 from fastload.audio.features import _compute, _plan, log_mel
 from fastload.audio.resampling import resample, resampled_length
 from fastload.audio.transforms import SpecAugment, nonsilent_region, stack_frames
@@ -71,6 +71,11 @@ __all__ = [
 ]
 
 SAMPLE_RATE = 16000
+#: Input sample rates the pipeline resamples from, Hz. ``decode`` accepts every rate FLAC
+#: can state (1 Hz to 1 MHz); resampling from 1 Hz up-samples 16000x and from 2 GHz
+#: builds a 16 GB filter bank, so the pipeline refuses rates outside this range.
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768_000
 _LOCAL = threading.local()
 
 
@@ -91,6 +96,15 @@ def _buffer(key, n):
         )
         setattr(_LOCAL, key, buf)
     return buf
+
+
+def _check_rate(name, rate, what):
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise DecodeError(
+            f"{name}: {what} {rate} Hz, expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz "
+            f"(the range rnnt resamples from; fastload.pipelines.rnnt.MIN_SAMPLE_RATE / "
+            f"MAX_SAMPLE_RATE)"
+        )
 
 
 class RnntTransform:
@@ -177,16 +191,19 @@ class RnntTransform:
         data = field(sample, self.audio_key, type(self).__name__)
         if isinstance(data, np.ndarray) and data.dtype == np.int16:
             rate = int(sample.get("sample_rate", self.sample_rate))
-            if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:  # 0 divided, 1e9 blew up
-                raise DecodeError(f"{name}: PCM sample rate {rate} Hz outside "
-                                  f"[{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}]")
+            _check_rate(name, rate, "PCM sample rate")  # 0 divided, 1e9 blew up
             x = data.astype(np.float32) * np.float32(1.0 / 32768.0)
             if x.ndim == 2:
                 x = x.mean(axis=1, dtype=np.float32)
             if x.shape[0] == 0:
                 raise DecodeError(f"{name}: empty PCM audio")
             return x, rate
-        return decode(data, name=name, mono=True, buffer=_buffer("decode", 0))
+        # verify_md5=False: fastload's builders decode (and MD5-check) every file once;
+        # the frame CRCs are still checked on every decode
+        x, rate = decode(data, name=name, mono=True, buffer=_buffer("decode", 0),
+                         verify_md5=False)
+        _check_rate(name, rate, "sample rate")
+        return x, rate
 
     def __call__(self, sample, rng=None):
         rng = as_generator(rng)

@@ -23,34 +23,39 @@ def test_pillow_stub_format_with_empty_size_is_a_decode_error():
         decode(data, name="x.bufr")
 
 
-def _flac_regression_falls_back(name, message):
-    """The FLAC fast path refuses regression input ``name`` (CRCs recomputed as the
-    harness does) and decoding falls back to libsndfile, which raises ``message``."""
+def _flac_regression_is_refused(name, message):
+    """fastload refuses FLAC regression input ``name`` (CRCs recomputed as the harness
+    does) with a DecodeError that says ``message``."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from fuzz_flac import fix_crcs
 
-    from fastload.audio import codec, decode
+    from fastload.audio import decode
 
     blob = bytes(fix_crcs(bytearray((REGRESSIONS / "flac" / name).read_bytes())))
-    assert codec._flac_fast(memoryview(blob), 1 << 21, False, None) is None
-    with pytest.raises(DecodeError, match=message):
-        decode(blob, name="clip.flac")
+    for verify_md5 in (True, False):
+        with pytest.raises(DecodeError, match=message):
+            decode(blob, name="clip.flac", verify_md5=verify_md5)
 
 
-def test_flac_fast_path_rejects_samples_beyond_full_scale():
+def test_flac_rejects_samples_beyond_full_scale():
     """fuzz_flac: a one-frame FLAC with mutated residuals (CRCs recomputed) made the numba
-    fast path return samples up to 32768x full scale, where libFLAC reports lost sync. The
-    fast path now falls back to libsndfile, which raises DecodeError."""
-    _flac_regression_falls_back("residual-overflow-samples-32768x-full-scale", "clip.flac")
+    decoder return samples up to 32768x full scale, where libFLAC reports lost sync. Every
+    decoded sample is now checked against the bit depth."""
+    _flac_regression_is_refused(
+        "residual-overflow-samples-32768x-full-scale",
+        r"clip.flac: FLAC frame 0 at byte \d+: decoded sample value -?\d+ does not fit the "
+        r"stream's 16-bit depth",
+    )
 
 
-def test_flac_fast_path_requires_zero_alignment_bits():
+def test_flac_requires_zero_alignment_bits():
     """fuzz_flac: a frame whose byte-alignment padding bits are not zero (CRCs valid)
-    decoded on the fast path while libFLAC reports lost sync. The fast path now checks
-    the padding and falls back to libsndfile, which raises DecodeError."""
-    _flac_regression_falls_back("lenient-libflac-lost-sync-one-residual-byte", "lost sync")
+    decoded while libFLAC reports lost sync. The padding is checked now."""
+    _flac_regression_is_refused(
+        "lenient-libflac-lost-sync-one-residual-byte", "expected zero padding bits"
+    )
 
 
 def test_metaimage_negative_ndims_is_a_decode_error_not_a_segfault(tmp_path):
