@@ -684,7 +684,9 @@ def flac_decode_kernel(buf, crc8, crc16, si, work, coefs, out, md5, res):
                     return E_EXTRA
             res[R_STATUS] = 0
             return 0
-        id3v1 = pos + 128 == n_bytes and buf[pos] == 84 and buf[pos + 1] == 65 and buf[pos + 2] == 71
+        id3v1 = (
+            pos + 128 == n_bytes and buf[pos] == 84 and buf[pos + 1] == 65 and buf[pos + 2] == 71
+        )
         if total == 0 and (pos >= n_bytes or id3v1):
             # the end, or an ID3v1 tag ("TAG", 128 bytes) after the last frame
             if frame == 0:
