@@ -170,7 +170,8 @@ def _flac():
 
     return Backend(
         "FLAC decode",
-        "fastload's numba frame decoder for plain FLAC (CRC-checked); libsndfile for the rest",
+        "fastload's numba decoder for every FLAC stream (CRC- and MD5-checked); libsndfile "
+        "for WAV/AIFF/OGG",
         versions={
             "numba": numba.__version__,
             "libsndfile": soundfile.__libsndfile_version__,

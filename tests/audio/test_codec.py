@@ -127,3 +127,36 @@ _FUZZ_BASE = {
     (f, s): encode_audio(_FUZZ_SIGNAL, 16000, format=f, subtype=s)
     for f, s in [("FLAC", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "FLOAT"), ("OGG", "VORBIS")]
 }
+
+
+def test_error_messages_name_the_sample_and_say_what_was_expected(mono, flac):
+    """Issue 13 item 6: messages showed ``<fastload.audio.codec._BufferReader object at
+    0x...>``. Every audio DecodeError names the sample and says, in words, what was
+    expected and what was found."""
+    import struct
+
+    wav = bytearray(encode_audio(mono, 16000, format="WAV"))
+    rate_bad = bytearray(wav)
+    struct.pack_into("<I", rate_bad, 24, 5_000_000)
+    ogg = encode_audio(mono, 16000, format="OGG")
+    cases = {
+        "garbage": (b"RIFX" + bytes(200), "expected FLAC, WAV"),
+        "text": (b"hello world, not audio" * 5, "starting 68 65 6c 6c"),
+        "wav header cut": (bytes(wav[:30]), "expected FLAC, WAV"),
+        "wav absurd rate": (bytes(rate_bad), "sample rate of 5000000 Hz, expected 1 to"),
+        "ogg cut": (ogg[:200], "utt-9"),
+        "flac cut": (flac[:len(flac) // 3], "the data ends inside the frame"),
+        "flac only marker": (b"fLaC", "expected a 4-byte block header"),
+        "empty": (b"", "empty input"),
+    }
+    for label, (data, words) in cases.items():
+        with pytest.raises(DecodeError) as err:
+            decode(data, name="utt-9")
+        msg = str(err.value)
+        assert msg.startswith("utt-9: "), (label, msg)
+        assert words in msg, (label, msg)
+        assert "object at 0x" not in msg and "_BufferReader" not in msg, (label, msg)
+    for data in (b"RIFX" + bytes(200), flac[:50]):
+        with pytest.raises(DecodeError, match="utt-9: ") as err:
+            info(data, name="utt-9")
+        assert "object at 0x" not in str(err.value)
