@@ -203,6 +203,14 @@ def run_build(
     if workers is not None:
         _check_count("workers", workers)
     items = list(items)
+    from fastload.dataset.upload import build_to_url, is_url
+
+    if is_url(out):  # object storage: build in a local staging folder, then upload
+        return build_to_url(
+            run_build, items, encode, out, samples_per_part=samples_per_part, workers=workers,
+            engine=engine, address=address, on_error=on_error, metadata=metadata,
+            index_by=index_by, shard_size_bytes=shard_size_bytes, progress=progress,
+        )
     out = Path(out)
     if (out / "manifest.json").exists():
         raise SourceError(f"{out}: a complete dataset is already there; remove it to rebuild")
