@@ -163,9 +163,13 @@ static void refill_slow(bitreader *br, const uint8_t *end)
 #define PEEK(br, n) ((uint32_t)((br)->buf >> (64 - (n))))
 #define CONSUME(br, n) ((br)->buf <<= (n), (br)->nbits -= (n))
 
+/* Corrupt data: report it as libjpeg's decoder does, a warning (JWRN_* code), which the
+ * strict error manager this decoder requires turns into an error. error_exit stops an
+ * error manager that would let the warning pass. */
 static void fail(j_decompress_ptr cinfo, int code)
 {
     cinfo->err->msg_code = code;
+    (*cinfo->err->emit_message)((j_common_ptr)cinfo, -1);
     (*cinfo->err->error_exit)((j_common_ptr)cinfo);
 }
 

@@ -51,8 +51,8 @@ typedef struct {
  * mode): corrupt data raises through cinfo->err where libjpeg would warn. Known
  * differences on corrupt data: an undefined Huffman code always raises (libjpeg-turbo's
  * fast path reads it as symbol 0), whole stray bytes before an RSTn marker always raise
- * (libjpeg reports them only at its next marker search), and data ending without EOI
- * decodes when no bit is missing (libjpeg's read-ahead reports the end). */
+ * (libjpeg reports them only at its next marker search). Data ending without a marker
+ * after the scan never gets here: jpeg.c refuses it in strict mode before decoding. */
 int fl_huff_install(j_decompress_ptr cinfo, fl_huff_state *st);
 
 /* fl_huff_install without the switch and version checks (huffcheck.c's self-test) */

@@ -1,13 +1,20 @@
 /* libjpeg-turbo decoding: header parse, region-of-interest + DCT-scaled decode, and the
  * fused decode -> resize entry point.
  *
- * One decompress object per thread (thread-local, reused via jpeg_abort_decompress).
+ * Every call parses its image with a fresh decompress object (fresh_cinfo): libjpeg
+ * keeps Huffman and quantisation tables in the object from one image to the next, so a
+ * reused object would decode a stream that omits them (motion-JPEG frames rely on the
+ * standard's default Huffman tables) with the previous image's. Scratch buffers and
+ * huffman.c's derived tables (keyed by the table bytes) are per thread and reused.
  * libjpeg errors longjmp back here through a custom error manager that records the
- * message; in strict mode warnings (truncated data, corrupt entropy segments) are
- * errors too. Rows above the region are skipped with jpeg_skip_scanlines (entropy
- * decoding only), columns outside it are cropped with jpeg_crop_scanline, and decoding
- * stops after the region's last row. In strict mode baseline images are entropy-decoded
- * by huffman.c instead of libjpeg's decoder (same coefficients, less time).
+ * message; in strict mode warnings (truncated data, corrupt entropy segments, junk
+ * between markers) are errors too (FL_ERR_STRICT). Rows above the region are skipped
+ * with jpeg_skip_scanlines (entropy decoding only), columns outside it are cropped with
+ * jpeg_crop_scanline, and decoding stops after the region's last row; so that the
+ * verdict on a truncated file does not depend on the region, strict mode first checks
+ * that a marker follows a single scan's entropy-coded data (scan_is_terminated). In
+ * strict mode baseline images are entropy-decoded by huffman.c instead of libjpeg's
+ * decoder (same coefficients, less time).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -29,12 +36,15 @@ struct fl_err_mgr {
     struct jpeg_error_mgr pub;
     jmp_buf jb;
     int strict;
+    int warned; /* the last longjmp came from a warning that strict mode refused */
+    int hit_eof; /* libjpeg warned that the data ended (JWRN_JPEG_EOF) */
 };
 
 typedef struct {
     struct jpeg_decompress_struct cinfo;
     struct fl_err_mgr err;
-    int ok;           /* cinfo created */
+    int ok;           /* cinfo created (by fresh_cinfo) */
+    int in_header;    /* inside jpeg_read_header */
     fl_buf pixels;    /* decoded region rows */
     fl_buf cmyk;      /* one CMYK row before conversion */
     fl_buf rowptr;    /* JSAMPROW array */
@@ -54,10 +64,13 @@ static void fl_emit_message(j_common_ptr c, int level)
     struct fl_err_mgr *e = (struct fl_err_mgr *)c->err;
     if (level < 0) { /* warning: corrupt or truncated data */
         e->pub.num_warnings++;
+        if (c->err->msg_code == JWRN_JPEG_EOF)
+            e->hit_eof = 1;
         if (e->strict) {
             char msg[JMSG_LENGTH_MAX];
             (*c->err->format_message)(c, msg);
             fl_image_set_error("%s", msg);
+            e->warned = 1;
             longjmp(e->jb, 1);
         }
     }
@@ -102,17 +115,70 @@ static jpeg_ctx *thread_ctx(void)
     ctx->err.pub.error_exit = fl_error_exit;
     ctx->err.pub.emit_message = fl_emit_message;
     ctx->err.pub.output_message = fl_output_message;
-    if (setjmp(ctx->err.jb)) {
-        free(ctx);
-        return NULL;
-    }
-    jpeg_create_decompress(&ctx->cinfo);
-    ctx->ok = 1;
     if (pthread_setspecific(ctx_key, ctx) != 0) {
         ctx_destroy(ctx);
         return NULL;
     }
     return ctx;
+}
+
+/* Replace the thread's decompress object by a fresh one, set up for one call. libjpeg
+ * keeps DHT/DQT tables (and more) in the object across jpeg_abort_decompress, and a
+ * stream that lacks tables must get exactly what a new object gives (the standard
+ * Huffman tables, or an error for a missing quantisation table), whatever was decoded
+ * before. Costs about 0.2 us. Returns FL_OK, or FL_ERR_NOMEM (the caller says so). */
+static int fresh_cinfo(jpeg_ctx *ctx, int strict)
+{
+    if (ctx->ok) {
+        jpeg_destroy_decompress(&ctx->cinfo);
+        ctx->ok = 0;
+    }
+    ctx->cinfo.err = &ctx->err.pub;
+    ctx->err.strict = strict;
+    ctx->err.warned = 0;
+    ctx->err.hit_eof = 0;
+    ctx->err.pub.num_warnings = 0;
+    ctx->in_header = 0;
+    if (setjmp(ctx->err.jb)) /* jpeg_create_decompress fails only when out of memory */
+        return FL_ERR_NOMEM;
+    jpeg_create_decompress(&ctx->cinfo);
+    ctx->ok = 1;
+    return FL_OK;
+}
+
+/* The status of a longjmp out of libjpeg: a refused warning or an error. A file that
+ * ends before its first scan cannot be decoded leniently either: an error, in words. */
+static int jump_status(jpeg_ctx *ctx)
+{
+    if (ctx->in_header && ctx->err.hit_eof) { /* strict, or a lenient "no image" */
+        fl_image_set_error("Premature end of JPEG file: the data ends inside the header, "
+                           "before the image data (truncated file)");
+        return FL_ERR_DECODE;
+    }
+    return ctx->err.warned ? FL_ERR_STRICT : FL_ERR_DECODE;
+}
+
+/* jpeg_read_header, noting that the header is being read (for jump_status). */
+static void read_header(jpeg_ctx *ctx)
+{
+    ctx->in_header = 1;
+    jpeg_read_header(&ctx->cinfo, TRUE);
+    ctx->in_header = 0;
+}
+
+/* Whether a marker other than RSTn follows the entropy-coded data that starts at p: an
+ * FF byte, then (after any FF fill bytes) a byte that is neither 00 (a stuffed FF data
+ * byte) nor D0-D7 (a restart inside the scan). A file cut inside its (last) scan has
+ * none. Searched from the end: files normally end with EOI, so this reads a few bytes;
+ * only a truncated file (or one with long trailing junk) is read back to p. */
+static int scan_is_terminated(const uint8_t *p, const uint8_t *end)
+{
+    for (const uint8_t *q = end - 1; q > p; q--) {
+        unsigned c = *q;
+        if (q[-1] == 0xFF && c != 0x00 && c != 0xFF && (c < 0xD0 || c > 0xD7))
+            return 1;
+    }
+    return 0;
 }
 
 static int check_input(const uint8_t *data, size_t size)
@@ -146,24 +212,23 @@ static int cs_code(J_COLOR_SPACE cs)
 
 /* ------------------------------------------------------------------ header */
 
-int fl_jpeg_read_header(const uint8_t *data, size_t size, fl_jpeg_info *info)
+int fl_jpeg_read_header(const uint8_t *data, size_t size, int strict, fl_jpeg_info *info)
 {
     int st = check_input(data, size);
     if (st != FL_OK)
         return st;
     jpeg_ctx *ctx = thread_ctx();
-    if (ctx == NULL) {
+    if (ctx == NULL || fresh_cinfo(ctx, strict) != FL_OK) {
         fl_image_set_error("out of memory creating the JPEG decoder");
         return FL_ERR_NOMEM;
     }
     j_decompress_ptr cinfo = &ctx->cinfo;
-    ctx->err.strict = 1;
     if (setjmp(ctx->err.jb)) {
         jpeg_abort_decompress(cinfo);
-        return FL_ERR_DECODE;
+        return jump_status(ctx);
     }
     jpeg_mem_src(cinfo, data, (unsigned long)size);
-    jpeg_read_header(cinfo, TRUE);
+    read_header(ctx);
     info->height = (int)cinfo->image_height;
     info->width = (int)cinfo->image_width;
     info->components = cinfo->num_components;
@@ -211,15 +276,29 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
                          const uint8_t **px, ptrdiff_t *stride)
 {
     int y0 = *ry0, x0 = *rx0, h = *rh, w = *rw;
+    if (fresh_cinfo(ctx, strict) != FL_OK) {
+        fl_image_set_error("out of memory creating the JPEG decoder");
+        return FL_ERR_NOMEM;
+    }
     j_decompress_ptr cinfo = &ctx->cinfo;
-    ctx->err.strict = strict;
-    ctx->err.pub.num_warnings = 0;
     if (setjmp(ctx->err.jb)) {
         jpeg_abort_decompress(cinfo);
-        return FL_ERR_DECODE;
+        return jump_status(ctx);
     }
     jpeg_mem_src(cinfo, data, (unsigned long)size);
-    jpeg_read_header(cinfo, TRUE);
+    read_header(ctx);
+    /* A multi-scan image is entropy-decoded whole in jpeg_start_decompress, so strict
+     * mode sees any truncation. A single scan is decoded only down to the region: rows
+     * below it are never read, and a file cut inside the scan would pass or fail with
+     * the crop. Refuse it up front, whatever the region. */
+    if (strict && !jpeg_has_multiple_scans(cinfo) &&
+        !scan_is_terminated(cinfo->src->next_input_byte,
+                            cinfo->src->next_input_byte + cinfo->src->bytes_in_buffer)) {
+        fl_image_set_error("Premature end of JPEG file: the data ends inside the image's "
+                           "scan, with no EOI marker after it");
+        jpeg_abort_decompress(cinfo);
+        return FL_ERR_STRICT;
+    }
     uint64_t pixels = (uint64_t)cinfo->image_height * (uint64_t)cinfo->image_width;
     if (max_pixels > 0 && pixels > max_pixels) {
         fl_image_set_error("image is %ux%u = %llu pixels, above the limit of %llu",

@@ -21,6 +21,7 @@ from fastload.image._image cimport (
     FL_ERR_ARG,
     FL_ERR_LIMIT,
     FL_ERR_NOMEM,
+    FL_ERR_STRICT,
     FL_OK,
     fill_spec,
     fl_image_last_error,
@@ -73,6 +74,29 @@ def fast_huffman():
 ITEMSIZE = {0: 1, 1: 4, 2: 2}
 
 
+_WARNING_PREFIXES = ("Corrupt JPEG data: ", "Warning: ")
+
+
+def _strict_message(msg):
+    """libjpeg's text of a warning that strict mode refused, in fastload's words."""
+    for prefix in _WARNING_PREFIXES:
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+            break
+    return (f"JPEG data refused in strict mode: {msg} (libjpeg only warns about this; "
+            f"strict=False lets it pass)")
+
+
+def _error_message(msg):
+    """libjpeg's text of a fatal error, in fastload's words."""
+    precision = "Unsupported JPEG data precision "
+    if msg.startswith(precision):
+        bits = msg[len(precision):]
+        return (f"unsupported JPEG: {bits}-bit samples (data precision {bits}); fastload "
+                f"decodes 8-bit JPEGs only")
+    return f"invalid JPEG data: {msg}"
+
+
 cdef object _raise(int status, object name):
     """Turn a C status code into a fastload exception (called with the GIL held)."""
     msg = fl_image_last_error().decode("utf-8", "replace")
@@ -83,7 +107,9 @@ cdef object _raise(int status, object name):
         raise MemoryError(f"{where}{msg}")
     if status == FL_ERR_ARG:
         raise ValueError(f"{where}{msg}")
-    raise DecodeError(f"{where}invalid JPEG data: {msg}")
+    if status == FL_ERR_STRICT:
+        raise DecodeError(f"{where}{_strict_message(msg)}")
+    raise DecodeError(f"{where}{_error_message(msg)}")
 
 
 cdef int _get_input(object data, Py_buffer *buf, object name) except -1:
@@ -96,15 +122,16 @@ cdef int _get_input(object data, Py_buffer *buf, object name) except -1:
     return 0
 
 
-def read_header(object data, object name=None):
-    """Return ``(height, width, components, color_space, progressive)`` of JPEG bytes."""
+def read_header(object data, bint strict=True, object name=None):
+    """Return ``(height, width, components, color_space, progressive)`` of JPEG bytes.
+    ``strict``: libjpeg warnings in the header raise DecodeError."""
     cdef Py_buffer buf
     cdef fl_jpeg_info info
     cdef int status
     _get_input(data, &buf, name)
     try:
         with nogil:
-            status = fl_jpeg_read_header(<const uint8_t *>buf.buf, <size_t>buf.len, &info)
+            status = fl_jpeg_read_header(<const uint8_t *>buf.buf, <size_t>buf.len, strict, &info)
     finally:
         PyBuffer_Release(&buf)
     if status != FL_OK:

@@ -8,11 +8,12 @@ without copying it. Sizes declared in a header are checked against a pixel limit
 
 import io
 import os
+import re
 import warnings
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from fastload.errors import DecodeError, LimitError, PerformanceWarning
 
@@ -158,22 +159,46 @@ def _check_limit(height, width, name, max_pixels=None):
                          f"above the limit of {limit} (fastload.image.set_max_image_pixels)")
 
 
+_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _pillow_text(exc):
+    """Pillow's message without the Python reprs some of them carry."""
+    text = _REPR.sub("the data", str(exc)).strip()
+    return text or type(exc).__name__
+
+
+def _first_bytes(view):
+    head = bytes(view[:8])
+    return " ".join(f"{b:02x}" for b in head) + (" ..." if len(view) > 8 else "")
+
+
 def _pillow_open(view, name):
     try:
         return Image.open(io.BytesIO(view))
     except Image.DecompressionBombError as exc:
         raise LimitError(f"{_where(name)}{exc}") from exc
-    except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError ...
-        raise DecodeError(f"{_where(name)}not a decodable image ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise DecodeError(f"{_where(name)}not a decodable image: expected JPEG, PNG or another "
+                          f"format Pillow reads, found {len(view)} bytes that no image "
+                          f"reader recognises (they start {_first_bytes(view)})") from exc
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError ...
+        raise DecodeError(f"{_where(name)}not a decodable image: Pillow could not read the "
+                          f"header of {len(view)} bytes starting {_first_bytes(view)}: "
+                          f"{_pillow_text(exc)}") from exc
 
 
-def read_header(data, *, name=None):
+def read_header(data, *, strict=True, name=None):
     """Read the size of an encoded image without decoding its pixels.
 
     Parameters
     ----------
     data : bytes-like
         Encoded JPEG, PNG or any format Pillow reads.
+    strict : bool
+        Treat libjpeg warnings in a JPEG header (extraneous bytes before a marker, e.g.
+        from a truncated APP segment; an unknown JFIF revision) as errors. ``False``
+        accepts what libjpeg and Pillow accept, as :func:`decode` does.
     name : str, optional
         File or sample name used in error messages.
 
@@ -191,13 +216,17 @@ def read_header(data, *, name=None):
         raise DecodeError(f"{_where(name)}empty input (0 bytes)")
     if _is_jpeg(view):
         if backend() == "libjpeg-turbo":
-            h, w, comps, _cs, _prog = _jpeg_cy.read_header(view, name)
+            h, w, comps, _cs, _prog = _jpeg_cy.read_header(view, strict, name)
         else:
             h, w, comps = _jpeg_sof(view, name)
         return ImageInfo(h, w, _JPEG_CHANNELS.get(comps, comps), "JPEG")
     if bytes(view[:8]) == _PNG_SIGNATURE:
         if len(view) < 33 or bytes(view[12:16]) != b"IHDR":
-            raise DecodeError(f"{_where(name)}truncated PNG header")
+            chunk = bytes(view[12:16])
+            found = (f"{len(view)} bytes" if len(view) < 33 else "a first chunk of type "
+                     + (chunk.decode("ascii") if chunk.isalpha() else chunk.hex(" ")))
+            raise DecodeError(f"{_where(name)}bad PNG header: expected an IHDR chunk in the "
+                              f"first 33 bytes, found {found}")
         w = int.from_bytes(view[16:20], "big")
         h = int.from_bytes(view[20:24], "big")
         if h == 0 or w == 0:
@@ -322,7 +351,10 @@ def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=N
     out : ndarray, shape (h, w, 3), uint8, optional
         Destination (rows may be strided, pixels packed).
     strict : bool
-        Treat libjpeg warnings (truncated file, corrupt entropy data) as errors.
+        Treat libjpeg warnings as errors: truncated files, corrupt entropy-coded data,
+        junk bytes between markers (e.g. after a truncated APP segment), an unknown JFIF
+        revision. ``False`` accepts what libjpeg (and Pillow) accept, recovering from
+        corrupt data as libjpeg does (missing rows are grey).
     max_pixels : int, optional
         Pixel-count limit for this call (default :func:`get_max_image_pixels`).
     name : str, optional
@@ -339,9 +371,29 @@ def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=N
         Empty, truncated, corrupt or unrecognised data.
     LimitError
         The header declares more pixels than the limit.
+
+    Notes
+    -----
+    **What a region decode checks** (JPEG, libjpeg-turbo backend, ``strict=True``). The
+    output never depends on earlier decodes on the thread. Whatever the region, a decode
+    refuses: any defect in the headers up to the first scan; for progressive and other
+    multi-scan files, any defect libjpeg reports anywhere (all scans are entropy-decoded
+    before the first row comes out); for single-scan (baseline) files, data that ends
+    inside the scan, i.e. no marker (EOI) after the entropy-coded data, which a truncated
+    file shows (checked from the end of the data, before decoding). It also refuses
+    entropy-coded defects (bad Huffman codes, wrong or misplaced restart markers, data
+    missing before a marker) in every MCU row from the top of the image down to the
+    region's last row: rows above the region are entropy-decoded to skip them, and all
+    columns of a row are. It **cannot** see defects in the MCU rows below the region
+    of a single-scan file whose data still ends with a marker: bit errors, a missing
+    stretch of bytes (e.g. a cut file to which an EOI was appended), bad restart
+    markers; nor anything after the EOI. A full decode (``roi=None``) sees all of
+    these, and fastload's builders decode every sample whole, which is the guarantee
+    for shards they built. With ``strict=False`` nothing is refused that libjpeg
+    recovers from.
     """
     view = _as_view(data, name)
-    info = read_header(view, name=name)
+    info = read_header(view, strict=strict, name=name)
     _check_limit(info.height, info.width, name, max_pixels)
     region = _check_roi(roi, info, name)
     scale = choose_scale(region[2:], min_size) if info.format == "JPEG" else 8
@@ -378,11 +430,13 @@ def _decode_pillow(view, info, scale, region, out, strict, name):
             img = img.convert("RGB")
         arr = np.asarray(img)
     except Exception as exc:
-        raise DecodeError(f"{_where(name)}invalid {info.format} data ({exc})") from exc
+        raise DecodeError(f"{_where(name)}invalid {info.format} data: Pillow could not decode "
+                          f"the {info.height}x{info.width} image ({_pillow_text(exc)})") from exc
     finally:
         img.close()
     if arr.shape[:2] != expected:
-        raise DecodeError(f"{_where(name)}decoded size {arr.shape[:2]} does not match the "
-                          f"header's {expected} at scale {scale}/8")
+        raise DecodeError(f"{_where(name)}Pillow decoded {arr.shape[0]}x{arr.shape[1]} "
+                          f"pixels where the header declares {expected[0]}x{expected[1]} "
+                          f"(at scale {scale}/8)")
     out[...] = arr[y0:y0 + h, x0:x0 + w]
     return out

@@ -324,7 +324,7 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
     out : ndarray, shape ``spec.shape``, dtype ``spec.dtype``
     """
     if info is None:
-        info = codec.read_header(data, name=name)
+        info = codec.read_header(data, strict=strict, name=name)
     codec._check_limit(info.height, info.width, name)
     top, left, bh, bw = (float(v) for v in box)
     H, W = info.height, info.width

@@ -150,7 +150,8 @@ class ResNet50Train(_Base):
         return self._run(sample, box, params.flip, "box", out, info)
 
     def __call__(self, sample, rng, out=None):
-        info = codec.read_header(field(sample, self.key, type(self).__name__), name=_name(sample))
+        info = codec.read_header(field(sample, self.key, type(self).__name__),
+                                 strict=self.strict, name=_name(sample))
         return self.apply(sample, self.sample_params(rng, info), out, info)
 
 
@@ -172,7 +173,8 @@ class ResNet50Eval(_Base):
                                       rounding=self._p["eval_rounding"])
 
     def __call__(self, sample, rng=None, out=None):
-        info = codec.read_header(field(sample, self.key, type(self).__name__), name=_name(sample))
+        info = codec.read_header(field(sample, self.key, type(self).__name__),
+                                 strict=self.strict, name=_name(sample))
         return self._run(sample, self.box(info), False, "image", out, info)
 
 

@@ -7,9 +7,8 @@ be identical. Each may reject corrupt data the other lets through: fastload reje
 every bit pattern no Huffman table defines, which libjpeg-turbo's fast path (used more
 than 512 bytes per block before the end of the file) silently decodes as symbol 0, and
 whole stray bytes before an RSTn marker, which libjpeg only reports at its next marker
-search (so not at all after the last restart interval); libjpeg rejects a file whose data
-ends without its EOI marker even when no bit is missing (its read-ahead hits the end),
-which fastload accepts. And where the entropy data holds FF FF (fill bytes before a
+search (so not at all after the last restart interval). (Data that ends without a marker
+after its scan never reaches either: strict mode refuses it before decoding.) And where the entropy data holds FF FF (fill bytes before a
 stuffed 00, which the standard does not allow) libjpeg-turbo 2.1's fast path takes it for
 a marker, gives up the MCU and decodes it again with its slow path into the same, not
 re-zeroed block: coefficients of the abandoned try survive in that MCU. fastload's
@@ -61,7 +60,8 @@ def setup():
             img = bytes(img)
         elif kind == 2:
             img = np.frombuffer(img, dtype=np.uint8)
-        info = read_header(img, name="fuzz")
+        strict = not p[1] & 4
+        info = read_header(img, strict=strict, name="fuzz")
         roi = None
         if p[1] & 1:
             h = 1 + p[2] * (info.height - 1) // 255
@@ -72,7 +72,6 @@ def setup():
         min_size = None
         if p[1] & 2:
             min_size = (1 + p[6] % 64, 1 + p[7] % 64)
-        strict = not p[1] & 4
         region = roi if roi is not None else (0, 0, info.height, info.width)
         scale = codec.choose_scale(region[2:], min_size) if info.format == "JPEG" else 8
         want = codec.scaled_region((info.height, info.width), region, scale)[2:]

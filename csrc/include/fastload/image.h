@@ -3,8 +3,10 @@
  *
  * Plain C, no Python. Every function returns an FL_* status code; on failure the
  * thread's message buffer (fl_image_last_error) says what went wrong. All functions
- * are thread-safe: per-thread state (decompress object, scratch buffers) lives in
- * thread-local storage and is reused from call to call.
+ * are thread-safe: per-thread state (scratch buffers, derived Huffman tables keyed by
+ * their bytes) lives in thread-local storage and is reused from call to call; every
+ * call parses its JPEG with a fresh libjpeg decompress object, so no table, marker or
+ * setting of an earlier image can reach the output.
  */
 #ifndef FASTLOAD_IMAGE_H
 #define FASTLOAD_IMAGE_H
@@ -22,6 +24,8 @@ extern "C" {
 #define FL_ERR_LIMIT 2       /* declared size above the pixel limit */
 #define FL_ERR_NOMEM 3       /* allocation failed */
 #define FL_ERR_ARG 4         /* caller passed inconsistent arguments */
+#define FL_ERR_STRICT 5      /* strict mode refused what libjpeg only warns about (corrupt
+                                or truncated data, junk between markers, odd JFIF version) */
 
 /* output dtypes */
 #define FL_U8 0
@@ -69,8 +73,9 @@ const char *fl_image_last_error(void);
 /* The SIMD path fl_image_resize takes on this CPU: "avx512f", "avx2+fma" or "portable". */
 const char *fl_image_resize_simd(void);
 
-/* Parse the JPEG header only. */
-int fl_jpeg_read_header(const uint8_t *data, size_t size, fl_jpeg_info *info);
+/* Parse the JPEG header only. strict: libjpeg warnings in the header (extraneous bytes
+ * before a marker, an unknown JFIF revision ...) are errors (FL_ERR_STRICT). */
+int fl_jpeg_read_header(const uint8_t *data, size_t size, int strict, fl_jpeg_info *info);
 
 /* Size of the full image after DCT scaling by scale_num/8 (libjpeg rounding: ceil). */
 void fl_jpeg_scaled_size(int height, int width, int scale_num, int *out_h, int *out_w);
@@ -79,7 +84,9 @@ void fl_jpeg_scaled_size(int height, int width, int scale_num, int *out_h, int *
  * (scale_num in 1, 2, 4, 8; region in scaled pixels) as RGB uint8 into out, whose
  * rows are out_stride bytes apart. Only the region's iMCU columns are decoded
  * (jpeg_crop_scanline), rows above are skipped and rows below are never read.
- * strict: libjpeg warnings (truncation, corrupt data) are errors. */
+ * strict: libjpeg warnings (truncation, corrupt data) are errors (FL_ERR_STRICT), and
+ * a single-scan image whose entropy-coded data is not followed by a marker (the file
+ * ends inside the scan) is refused whatever the region, before any row is decoded. */
 int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num,
                    int y0, int x0, int h, int w, uint64_t max_pixels, int strict,
                    uint8_t *out, ptrdiff_t out_stride);
