@@ -180,8 +180,8 @@ def _pillow_open(view, name):
         raise LimitError(f"{_where(name)}{exc}") from exc
     except UnidentifiedImageError as exc:
         raise DecodeError(f"{_where(name)}not a decodable image: expected JPEG, PNG or another "
-                          f"format Pillow reads, found {len(view)} bytes that no image "
-                          f"reader recognises (they start {_first_bytes(view)})") from exc
+                          f"format Pillow reads, but Pillow identifies no image in these "
+                          f"{len(view)} bytes (they start {_first_bytes(view)})") from exc
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError ...
         raise DecodeError(f"{_where(name)}not a decodable image: Pillow could not read the "
                           f"header of {len(view)} bytes starting {_first_bytes(view)}: "

@@ -171,7 +171,8 @@ REPR = re.compile(r"object at 0x|<[\w.]+ object")
 
 MESSAGE_CASES = {
     "text": (b"hello world, not an image at all",
-             "expected JPEG, PNG or another format Pillow reads, found 32 bytes"),
+             "expected JPEG, PNG or another format Pillow reads, but Pillow identifies no "
+             "image in these 32 bytes"),
     "binary": (bytes(range(256)) * 4, "they start 00 01 02 03"),
     "empty-gif": (b"GIF89a\x00\x00\x00\x00" + bytes(34), "not a decodable image"),
     "bad-bmp": (b"BM" + bytes(60), "not a decodable image"),
