@@ -24,10 +24,34 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _fix_moto_complete_multipart():
+    """moto 5.2.1 names the root element of its CompleteMultipartUpload answer
+    ``CompleteMultipartUploadResponse``; S3 (and the AWS SDK inside pyarrow, which treats
+    any other answer as "an error embedded in a 200 OK response") uses
+    ``CompleteMultipartUploadResult``. Rename it in the in-process server so pyarrow's
+    multipart uploads work against it. Nothing else of the server is touched."""
+    from moto.s3 import responses
+
+    orig = responses.S3Response._key_response_post
+    if getattr(orig, "_fastload_fixed", False):
+        return
+
+    def post(self, request, body, bucket_name, query, key_name):
+        status, headers, out = orig(self, request, body, bucket_name, query, key_name)
+        if query.get("uploadId") and isinstance(out, str):
+            out = out.replace("CompleteMultipartUploadResponse", "CompleteMultipartUploadResult")
+        return status, headers, out
+
+    post._fastload_fixed = True
+    responses.S3Response._key_response_post = post
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """``http://127.0.0.1:PORT`` of a moto S3 server running for the whole session."""
     from moto.server import ThreadedMotoServer
+
+    _fix_moto_complete_multipart()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = _free_port()
