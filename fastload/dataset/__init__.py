@@ -5,14 +5,19 @@ the Arrow IPC *file* format (random access, memory-mappable, readable by plain p
 ``pyarrow.ipc.open_file(pyarrow.memory_map(path))``). See :mod:`fastload.dataset.manifest`
 for the manifest layout and :mod:`fastload.dataset.schema` for the column kinds.
 
->>> import numpy as np, fastload                                      # doctest: +SKIP
->>> with fastload.ShardWriter("ds", metadata={"dataset": "demo"}) as w:
-...     w.write({"image": jpeg_bytes, "label": 3, "mask": np.zeros((4, 4), bool)})
->>> ds = fastload.open_dataset("ds")
->>> row = ds[0]          # {"image": memoryview, "label": 3, "mask": ndarray (4, 4) bool}
->>> labels = ds.read_column("label")                  # int64 ndarray, all rows
+>>> import os, tempfile, numpy as np, fastload
+>>> path = os.path.join(tempfile.mkdtemp(), "ds")
+>>> with fastload.ShardWriter(path, metadata={"dataset": "demo"}) as w:
+...     for i in range(4):
+...         w.write({"image": b"encoded bytes", "label": i, "mask": np.zeros((4, 4), bool)})
+>>> ds = fastload.open_dataset(path)
+>>> row = ds[0]          # {"image": memoryview, "label": 0, "mask": ndarray (4, 4) bool}
+>>> bytes(row["image"]), row["label"], row["mask"].shape
+(b'encoded bytes', 0, (4, 4))
+>>> ds.read_column("label")                           # int64 ndarray, all rows
+array([0, 1, 2, 3])
 >>> train = ds.subset(ds.metadata.get("train", range(len(ds))))
->>> fastload.verify("ds").ok
+>>> fastload.verify(path).ok
 True
 
 Guarantees

@@ -116,8 +116,12 @@ class ShardWriter:
 
     Examples
     --------
-    >>> with ShardWriter("out/ds", metadata={"name": "demo"}) as w:   # doctest: +SKIP
-    ...     w.write({"image": jpeg_bytes, "label": 3})
+    >>> import os, tempfile, fastload
+    >>> path = os.path.join(tempfile.mkdtemp(), "ds")
+    >>> with fastload.ShardWriter(path, metadata={"name": "demo"}) as w:
+    ...     w.write({"image": b"encoded bytes", "label": 3})
+    >>> len(fastload.open_dataset(path))
+    1
     """
 
     def __init__(
