@@ -38,6 +38,7 @@ struct fl_err_mgr {
     int strict;
     int warned; /* the last longjmp came from a warning that strict mode refused */
     int hit_eof; /* libjpeg warned that the data ended (JWRN_JPEG_EOF) */
+    int unsupported; /* the error says the library lacks a feature, not bad data */
 };
 
 typedef struct {
@@ -54,6 +55,10 @@ typedef struct {
 static void fl_error_exit(j_common_ptr c)
 {
     char msg[JMSG_LENGTH_MAX];
+    int code = c->err->msg_code;
+    ((struct fl_err_mgr *)c->err)->unsupported =
+        code == JERR_SOF_UNSUPPORTED || code == JERR_BAD_PRECISION ||
+        code == JERR_NOT_COMPILED || code == JERR_ARITH_NOTIMPL;
     (*c->err->format_message)(c, msg);
     fl_image_set_error("%s", msg);
     longjmp(((struct fl_err_mgr *)c->err)->jb, 1);
@@ -137,6 +142,7 @@ static int fresh_cinfo(jpeg_ctx *ctx, int strict)
     ctx->err.strict = strict;
     ctx->err.warned = 0;
     ctx->err.hit_eof = 0;
+    ctx->err.unsupported = 0;
     ctx->err.pub.num_warnings = 0;
     ctx->in_header = 0;
     if (setjmp(ctx->err.jb)) /* jpeg_create_decompress fails only when out of memory */
@@ -155,7 +161,9 @@ static int jump_status(jpeg_ctx *ctx)
                            "before the image data (truncated file)");
         return FL_ERR_DECODE;
     }
-    return ctx->err.warned ? FL_ERR_STRICT : FL_ERR_DECODE;
+    if (ctx->err.warned)
+        return FL_ERR_STRICT;
+    return ctx->err.unsupported ? FL_ERR_UNSUPPORTED : FL_ERR_DECODE;
 }
 
 /* jpeg_read_header, noting that the header is being read (for jump_status). */

@@ -6,6 +6,7 @@ from libc.stdint cimport uint8_t, uint64_t
 
 cdef extern from "fastload/image.h" nogil:
     int FL_OK, FL_ERR_DECODE, FL_ERR_LIMIT, FL_ERR_NOMEM, FL_ERR_ARG, FL_ERR_STRICT
+    int FL_ERR_UNSUPPORTED
     int FL_U8, FL_F32, FL_F16
     int FL_HWC, FL_CHW
     int FL_ANTIALIAS, FL_FLIP_OUTPUT, FL_FLIP_SOURCE, FL_LEGACY_CENTERS

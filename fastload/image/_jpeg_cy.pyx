@@ -22,6 +22,7 @@ from fastload.image._image cimport (
     FL_ERR_LIMIT,
     FL_ERR_NOMEM,
     FL_ERR_STRICT,
+    FL_ERR_UNSUPPORTED,
     FL_OK,
     fill_spec,
     fl_image_last_error,
@@ -76,6 +77,20 @@ ITEMSIZE = {0: 1, 1: 4, 2: 2}
 
 _WARNING_PREFIXES = ("Corrupt JPEG data: ", "Warning: ")
 
+_SOF_PROCESSES = {
+    0xC3: "lossless (SOF3)",
+    0xC5: "hierarchical (SOF5)", 0xC6: "hierarchical progressive (SOF6)",
+    0xC7: "hierarchical lossless (SOF7)", 0xCB: "lossless arithmetic-coded (SOF11)",
+    0xCD: "hierarchical arithmetic-coded (SOF13)",
+    0xCE: "hierarchical progressive arithmetic-coded (SOF14)",
+    0xCF: "hierarchical lossless arithmetic-coded (SOF15)",
+}
+
+
+class UnsupportedJPEG(DecodeError):
+    """A JPEG process or sample precision this libjpeg-turbo does not decode (lossless,
+    hierarchical, 12/16-bit): not corrupt data. codec.py hands such files to Pillow."""
+
 
 def _strict_message(msg):
     """libjpeg's text of a warning that strict mode refused, in fastload's words."""
@@ -94,6 +109,15 @@ def _error_message(msg):
         bits = msg[len(precision):]
         return (f"unsupported JPEG: {bits}-bit samples (data precision {bits}); fastload "
                 f"decodes 8-bit JPEGs only")
+    process = "Unsupported JPEG process: SOF type 0x"
+    if msg.startswith(process):
+        try:
+            sof = int(msg[len(process):], 16)
+        except ValueError:
+            sof = 0
+        what = _SOF_PROCESSES.get(sof, f"SOF type 0x{sof:02x}")
+        return (f"unsupported JPEG process: {what}; fastload's libjpeg-turbo decodes "
+                f"baseline, extended sequential, progressive and arithmetic-coded JPEGs")
     return f"invalid JPEG data: {msg}"
 
 
@@ -109,6 +133,8 @@ cdef object _raise(int status, object name):
         raise ValueError(f"{where}{msg}")
     if status == FL_ERR_STRICT:
         raise DecodeError(f"{where}{_strict_message(msg)}")
+    if status == FL_ERR_UNSUPPORTED:
+        raise UnsupportedJPEG(f"{where}{_error_message(msg)}")
     raise DecodeError(f"{where}{_error_message(msg)}")
 
 

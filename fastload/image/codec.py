@@ -1,5 +1,6 @@
 """Image decoding: JPEG through libjpeg-turbo (region of interest + DCT-domain scaling),
-PNG and everything else through Pillow.
+PNG, everything else, and JPEG processes libjpeg-turbo 2.1 does not decode (lossless,
+hierarchical: ``ImageInfo.format == "JPEG (Pillow)"``) through Pillow.
 
 Every function accepts any bytes-like input (bytes, memoryview, numpy uint8 array)
 without copying it. Sizes declared in a header are checked against a pixel limit
@@ -77,7 +78,9 @@ class ImageInfo(NamedTuple):
         Components as stored (1 gray, 3 colour, 4 CMYK/RGBA ...); :func:`decode` always
         returns 3-channel RGB.
     format : str
-        ``"JPEG"``, ``"PNG"`` or Pillow's format name.
+        ``"JPEG"``, ``"PNG"`` or Pillow's format name; ``"JPEG (Pillow)"`` for a JPEG
+        process fastload's libjpeg-turbo does not decode (lossless, hierarchical) but
+        Pillow does: decoded whole by Pillow, then cropped (no DCT scaling).
     """
 
     height: int
@@ -216,7 +219,10 @@ def read_header(data, *, strict=True, name=None):
         raise DecodeError(f"{_where(name)}empty input (0 bytes)")
     if _is_jpeg(view):
         if backend() == "libjpeg-turbo":
-            h, w, comps, _cs, _prog = _jpeg_cy.read_header(view, strict, name)
+            try:
+                h, w, comps, _cs, _prog = _jpeg_cy.read_header(view, strict, name)
+            except _jpeg_cy.UnsupportedJPEG as exc:
+                return _pillow_jpeg_header(view, exc, name)
         else:
             h, w, comps = _jpeg_sof(view, name)
         return ImageInfo(h, w, _JPEG_CHANNELS.get(comps, comps), "JPEG")
@@ -237,6 +243,28 @@ def read_header(data, *, strict=True, name=None):
         if h <= 0 or w <= 0:  # e.g. Pillow's BUFR/GRIB/HDF5 stubs report 0x0
             raise DecodeError(f"{_where(name)}{img.format} header declares an empty {h}x{w} image")
         return ImageInfo(h, w, len(img.getbands()), img.format or "unknown")
+
+
+#: ImageInfo.format of a JPEG that fastload's libjpeg-turbo does not decode (lossless,
+#: hierarchical) but Pillow does: such files take the Pillow path, whole.
+PILLOW_JPEG = "JPEG (Pillow)"
+
+
+def _pillow_jpeg_header(view, exc, name):
+    """Header of a JPEG process libjpeg-turbo refused as unsupported, if Pillow reads it."""
+    try:
+        img = Image.open(io.BytesIO(view))
+    except Image.DecompressionBombError as bomb:
+        raise LimitError(f"{_where(name)}{bomb}") from bomb
+    except UnidentifiedImageError as pil:
+        raise DecodeError(f"{exc} (Pillow cannot read it either)") from pil
+    except Exception as pil:  # noqa: BLE001 - Pillow's refusal is reported with ours
+        raise DecodeError(f"{exc} (Pillow cannot read it either: {_pillow_text(pil)})") from pil
+    with img:
+        w, h = img.size
+        if h <= 0 or w <= 0:
+            raise DecodeError(f"{exc} (and Pillow reads an empty {h}x{w} image)")
+        return ImageInfo(h, w, len(img.getbands()), PILLOW_JPEG)
 
 
 _SOF_MARKERS = frozenset([0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,

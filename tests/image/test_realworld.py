@@ -205,6 +205,80 @@ def test_error_messages_are_words_not_reprs(case):
     assert raised >= 2
 
 
+DC_BITS = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]  # ISO/IEC 10918-1 Table K.3
+
+
+def lossless_jpeg(gray, predictor):
+    """A lossless (SOF3) 8-bit grayscale JPEG of ``gray``: Huffman-coded differences from
+    ``predictor`` 1-7 (ISO/IEC 10918-1 H.1.2.1), the standard DC luminance table."""
+    gray = np.asarray(gray, np.int64)
+    h, w = gray.shape
+    codes, code, k = {}, 0, 0
+    for length, n in enumerate(DC_BITS, 1):
+        for _ in range(n):
+            codes[k] = (code, length)
+            code, k = code + 1, k + 1
+        code <<= 1
+    bits = []
+    for y in range(h):
+        for x in range(w):
+            a = gray[y, x - 1] if x else None
+            b = gray[y - 1, x] if y else None
+            if a is None and b is None:
+                p = 128
+            elif b is None:
+                p = a
+            elif a is None:
+                p = b
+            else:
+                c = gray[y - 1, x - 1]
+                p = {1: a, 2: b, 3: c, 4: a + b - c, 5: a + ((b - c) >> 1),
+                     6: b + ((a - c) >> 1), 7: (a + b) >> 1}[predictor]
+            d = int(gray[y, x] - p)
+            size = abs(d).bit_length()
+            c, n = codes[size]
+            bits += [(c >> i) & 1 for i in range(n - 1, -1, -1)]
+            v = d if d > 0 else d - 1
+            bits += [(v >> i) & 1 for i in range(size - 1, -1, -1)]
+    bits += [1] * (-len(bits) % 8)
+    data = bytearray()
+    for i in range(0, len(bits), 8):
+        byte = int("".join(map(str, bits[i:i + 8])), 2)
+        data += b"\xff\x00" if byte == 0xFF else bytes([byte])
+
+    def seg(marker, body):
+        return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+    sof = bytes([8, h >> 8, h & 255, w >> 8, w & 255, 1, 1, 0x11, 0])
+    dht = bytes([0]) + bytes(DC_BITS) + bytes(range(12))
+    sos = bytes([1, 1, 0, predictor, 0, 0])
+    return (b"\xff\xd8" + seg(0xC3, sof) + seg(0xC4, dht) + seg(0xDA, sos) + bytes(data)
+            + b"\xff\xd9")
+
+
+@needs_libjpeg
+@pytest.mark.parametrize("predictor", [1, 4, 7])
+def test_lossless_jpeg_goes_to_pillow(predictor):
+    """libjpeg-turbo 2.1 does not decode lossless JPEG (SOF3); Pillow (libjpeg-turbo 3)
+    does: read_header reports "JPEG (Pillow)" and the file takes the Pillow path whole,
+    with the same pixels as Pillow and a crop-independent verdict."""
+    rng = np.random.default_rng(predictor)
+    gray = np.clip(np.cumsum(rng.integers(-4, 5, (29, 37)), 1) + 120, 0, 255).astype(np.uint8)
+    data = lossless_jpeg(gray, predictor)
+    np.testing.assert_array_equal(_pillow(data)[..., 0], gray)  # the encoder is right
+    assert read_header(data) == (29, 37, 1, "JPEG (Pillow)")
+    for strict in (True, False):
+        np.testing.assert_array_equal(decode(data, strict=strict), _pillow(data))
+    np.testing.assert_array_equal(decode(data, roi=(3, 4, 10, 20), min_size=(2, 2)),
+                                  _pillow(data)[3:13, 4:24])
+    assert resnet50_train()({"image": data}, np.random.default_rng(0))["image"].shape == (
+        3, 224, 224)
+    cut = data[: len(data) * 2 // 3]
+    for seed in range(10):
+        with pytest.raises(DecodeError, match="x.jpg: invalid JPEG \\(Pillow\\) data"):
+            resnet50_train()({"image": cut, "path": "x.jpg"}, np.random.default_rng(seed))
+
+
 @needs_libjpeg
 def test_twelve_bit_jpeg_message():
     b = bytearray(BASE)

@@ -26,6 +26,8 @@ extern "C" {
 #define FL_ERR_ARG 4         /* caller passed inconsistent arguments */
 #define FL_ERR_STRICT 5      /* strict mode refused what libjpeg only warns about (corrupt
                                 or truncated data, junk between markers, odd JFIF version) */
+#define FL_ERR_UNSUPPORTED 6 /* a JPEG process this libjpeg-turbo does not decode (lossless,
+                                hierarchical, 12/16-bit samples) */
 
 /* output dtypes */
 #define FL_U8 0
