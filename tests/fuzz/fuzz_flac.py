@@ -110,6 +110,8 @@ def setup():
         except DecodeError as e:
             assert "fuzz" in str(e) and "object at 0x" not in str(e), str(e)
             return "refused"
+        if codec._flac_start(memoryview(blob)) is None:
+            return "not FLAC"  # mutated into another format: libsndfile's business
         assert x.dtype == np.float32 and (np.abs(x) <= 1.0).all(), "samples beyond full scale"
         try:
             ref, ref_rate = soundfile.read(io.BytesIO(blob), dtype="float32")
@@ -149,6 +151,20 @@ def seeds():
                 buf = io.BytesIO()
                 soundfile.write(buf, sig, 16000, format="FLAC", subtype=subtype)
                 out.append((f"{name}_{subtype}_{channels}ch.flac", buf.getvalue()))
+    # one-frame streams libsndfile does not write (fastload.testing.flac)
+    from fastload.testing.flac import encode_flac
+
+    for bps, channels, stereo, kind in ((4, 1, "independent", "fixed2"),
+                                        (12, 2, "mid_side", "auto"),
+                                        (20, 2, "side_right", "fixed4"),
+                                        (32, 2, "left_side", "verbatim"),
+                                        (32, 1, "independent", "fixed1"),
+                                        (16, 5, "independent", "fixed3")):
+        top = (1 << (bps - 1)) - 1
+        x = np.round(np.sin(np.arange(600)[:, None] * (0.02 + 0.01 * np.arange(channels)))
+                     * top).astype(np.int64)
+        out.append((f"writer_{bps}bit_{channels}ch_{stereo}_{kind}.flac",
+                    encode_flac(x, 44100, bps, block_size=4096, stereo=stereo, subframe=kind)))
     return out
 
 
