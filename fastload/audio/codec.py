@@ -455,8 +455,8 @@ def _flac_decode(view, start, name, max_samples, buffer, verify_md5):
     width = (stream.bps + 7) // 8
     if stream.total:
         size = stream.total * ch
-    else:  # length unknown: start from a guess (FLAC rarely compresses below 1/8) and grow
-        size = min(max_samples, max(1 << 16, 8 * len(view)))
+    else:  # length unknown: start from a guess (16-bit FLAC is about 1 byte per sample)
+        size = min(max_samples, max(1 << 16, 2 * len(view)))  # and grow by doubling
     out = buffer[:size] if _usable(buffer, size) else np.empty(size, np.float32)
     md5 = np.empty(size * width if check else 0, np.uint8)
     work, coefs = _flac_scratch(max(ch, 8) if ch == 0 else ch)

@@ -220,6 +220,23 @@ def test_audio_length_limit_before_decoding():
     assert "u2" in str(err)
 
 
+def test_flac_of_unknown_length_allocates_up_to_the_limit_only():
+    """STREAMINFO total 0 (unknown): a few KiB of CONSTANT frames holding 20 M samples
+    is refused once max_samples is reached, with allocations bounded by max_samples."""
+    from fastload.audio import decode
+    from fastload.testing.flac import encode_flac
+
+    one = encode_flac(np.zeros(65535, np.int64), 16000, 16, total_samples=0,
+                      block_size=65535, subframe="constant")
+    head = 4 + 4 + 34
+    blob = one + one[head:] * 300  # the same frame again and again (frame numbers unchecked)
+    assert len(blob) < 8192
+    decode(one)  # load the kernel first: its compile allocates too
+    err = _assert_rejected_small(
+        lambda: decode(blob, name="u3", max_samples=200_000), LimitError, "u3")
+    assert "more than 200000 samples" in str(err)
+
+
 @pytest.mark.parametrize("rate", [1, 999, 2_000_000, 2_000_000_000])
 def test_audio_sample_rate_limits(rate):
     """Regression (fuzz_rnnt): a 1 Hz WAV made rnnt_eval upsample 16000x (gigabytes); a
