@@ -336,6 +336,11 @@ def _flac_error(name, code, res, n_bytes, stream):
     where = f"{name}: FLAC frame {frame} at byte {pos}"
     if code == _nb.E_TRUNCATED:
         want = f"{stream.total} samples per channel" if stream.total else "more frames"
+        if pos >= n_bytes:
+            return DecodeError(
+                f"{name}: FLAC stream ends after frame {frame - 1} ({n_bytes} bytes): expected "
+                f"{want}, decoded {done} (truncated file)"
+            )
         return DecodeError(
             f"{where}: the data ends inside the frame ({n_bytes} bytes in all); expected "
             f"{want}, decoded {done} (truncated or corrupt file)"

@@ -193,6 +193,10 @@ FAULTY = {
         + _frames_of(encode_flac(x, 8000, 16)),
         "frame 3 at byte 8361: frame header codes a sample rate of 8000 Hz, expected 16000"),
     "truncated": (lambda x: encode_flac(x, 16000, 16)[:-7], "truncated"),
+    "truncated-at-a-frame-boundary": (
+        lambda x: encode_flac(x, 16000, 16, block_size=4096)[:-len(
+            _frames_of(encode_flac(x[-100:], 16000, 16)))],
+        "stream ends after frame 1"),
     "trailing-junk-unknown-length": (
         lambda x: encode_flac(x, 16000, 16, total_samples=0) + b"junk" * 10,
         "expected a frame sync code"),
