@@ -20,12 +20,15 @@ Protocol (POSIX ``flock``; every lock dies with its process, so SIGKILL never we
   (their writers are dead: they no longer hold the lock), makes room, downloads into a
   temporary name, verifies size and xxh3_128, ``fsync``s and renames it into place.
   A process killed mid-download leaves only a ``.tmp`` file.
+* **Reserve.** Under the cache-wide lock a download makes room and creates its temporary
+  file at the final size, so concurrent downloads never overshoot the limit together;
+  temporaries of dead writers (no download lock held) are removed when room is needed.
 * **Evict.** Under the cache-wide lock, entries are taken least recently used first
   (a pin refreshes the entry's mtime) and removed only when an exclusive non-blocking
   lock on the entry file succeeds, i.e. no reader anywhere holds it pinned.
 
 ``cache_limit`` bounds the bytes of complete entries of *all* datasets under
-``cache_dir``. When pinned entries alone exceed it, the download goes ahead (correctness
+``cache_dir`` plus downloads in progress. When pinned entries alone exceed it, the download goes ahead (correctness
 over the bound) and a warning is logged once: size the limit for the working set
 (see ``order="shard_blocks"`` in :class:`fastload.Loader`).
 """
@@ -63,6 +66,7 @@ _UNITS = {
 }
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]*)\s*$")
 _counter = itertools.count()
+_TMP = re.compile(r"^\.(.+)\.\d+\.\d+\.tmp$")
 
 
 def parse_size(value):
@@ -213,15 +217,23 @@ class ShardCache:
                 stale.unlink()  # its writer died: it no longer holds the download lock
             except FileNotFoundError:
                 pass
-        self.make_room(size, release_own=release_own)
         tmp = self.root / f".{name}.{os.getpid()}.{next(_counter)}.tmp"
+        f = None
         try:
-            with open(tmp, "wb") as f:
+            # room is reserved under the cache-wide lock by creating the temporary file at
+            # its final size, so concurrent downloads (any process) never overshoot the limit
+            with self._mutex, _FileLock(self._global_lock):
+                self._make_room_locked(size, release_own)
+                f = open(tmp, "wb")
+                f.truncate(size)
+            with f:
                 fill(f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
         except BaseException:
+            if f is not None:
+                f.close()
             try:
                 tmp.unlink()
             except FileNotFoundError:
@@ -229,8 +241,9 @@ class ShardCache:
             raise
 
     # -- eviction ------------------------------------------------------------------------
-    def entries(self):
-        """``[(mtime, size, path)]`` of complete entries of every dataset in the cache."""
+    def entries(self, *, with_temporaries=False):
+        """``[(mtime, size, path)]`` of complete entries of every dataset in the cache
+        (and downloads in progress, which hold their final size from the start)."""
         out = []
         try:
             dirs = [d for d in self.base.iterdir() if d.is_dir() and not d.name.startswith(".")]
@@ -242,8 +255,11 @@ class ShardCache:
             except FileNotFoundError:
                 continue
             for e in it:
-                if e.name.startswith(".") or not e.is_file(follow_symlinks=False):
+                if not e.is_file(follow_symlinks=False):
                     continue
+                if e.name.startswith("."):
+                    if not (with_temporaries and e.name.endswith(".tmp")):
+                        continue
                 try:
                     st = e.stat(follow_symlinks=False)
                 except FileNotFoundError:
@@ -259,30 +275,64 @@ class ShardCache:
         if self.limit is None:
             return
         with self._mutex, _FileLock(self._global_lock):
-            for _ in range(10_000):
-                entries = sorted(self.entries())
-                used = sum(size for _, size, _ in entries)
-                if used + need <= self.limit:
-                    return
-                freed = False
-                for _, size, p in entries:
-                    if self._drop_if_unpinned(p):
-                        used -= size
-                        freed = True
-                        if used + need <= self.limit:
-                            return
-                if release_own is not None and release_own():
-                    continue  # this process let go of a shard it held: try again
-                if not freed:
-                    break
-            if not self._warned:
-                self._warned = True
-                log.warning(
-                    "fastload: cache %s is over its limit of %d bytes: the shards readers "
-                    "hold open need more; raise cache_limit or use order='shard_blocks'",
-                    self.base,
-                    self.limit,
+            self._make_room_locked(need, release_own)
+
+    def _make_room_locked(self, need, release_own):
+        if self.limit is None:
+            return
+        for _ in range(10_000):
+            entries = sorted(self.entries(with_temporaries=True))
+            used = sum(size for _, size, _ in entries)
+            if used + need <= self.limit:
+                return
+            freed = False
+            for _, size, p in entries:
+                gone = self._drop_stale_tmp(p) if p.name.endswith(".tmp") else (
+                    self._drop_if_unpinned(p)
                 )
+                if gone:
+                    used -= size
+                    freed = True
+                    if used + need <= self.limit:
+                        return
+            if release_own is not None and release_own():
+                continue  # this process let go of a shard it held: try again
+            if not freed:
+                break
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "fastload: cache %s is over its limit of %d bytes: the shards readers "
+                "hold open need more; raise cache_limit or use order='shard_blocks'",
+                self.base,
+                self.limit,
+            )
+
+    @staticmethod
+    def _drop_stale_tmp(p):
+        """Remove a temporary whose writer is dead (nobody holds its download lock)."""
+        m = _TMP.match(p.name)
+        if m is None:
+            return False
+        lock = p.parent / ".locks" / f"{m.group(1)}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = None
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False  # a live download
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+            return True
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 class _FileLock:

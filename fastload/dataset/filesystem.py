@@ -394,7 +394,7 @@ def read_small(loc, name, *, max_bytes, policy=None):
 def fetch_object(loc, name, out, *, size, checksum, policy=None, on_retry=None, progress=None):
     """Download object ``name`` whole into the binary file ``out`` and verify it.
 
-    Truncated bodies and transient errors are retried (``out`` is rewound and truncated
+    Truncated bodies and transient errors are retried (``out`` is rewound and overwritten
     before each attempt). A body of the right size whose xxh3_128 differs from
     ``checksum`` raises :class:`ChecksumMismatch` (the caller decides whether to refetch).
 
@@ -407,8 +407,7 @@ def fetch_object(loc, name, out, *, size, checksum, policy=None, on_retry=None, 
     received = [0]
 
     def attempt():
-        out.seek(0)
-        out.truncate()
+        out.seek(0)  # (overwritten in place: the cache reserved the final size)
         h = xxhash.xxh3_128()
         got = 0
         with loc.fs.open_input_stream(loc.join(name)) as f:
@@ -429,6 +428,7 @@ def fetch_object(loc, name, out, *, size, checksum, policy=None, on_retry=None, 
                 out.write(chunk)
         if got != size:
             raise TransientError(f"truncated body: got {got} of {size} bytes")
+        out.truncate(got)
         out.flush()
         digest = h.hexdigest()
         if digest != checksum:

@@ -533,6 +533,22 @@ class Dataset:
             for k in shards:
                 self._store.release_shard(int(k))
 
+    def shards_of(self, indices):
+        """Shard numbers of rows ``indices`` of this view (int64 ndarray)."""
+        g = np.asarray(indices, dtype=np.int64)
+        if self._index is not None:
+            g = self._index[g]
+        st = self._store
+        return np.searchsorted(st.shard_starts_np, g, side="right").astype(np.int64) - 1
+
+    def release_shards_except(self, keep):
+        """Remote datasets: :meth:`release_shards` every mapped shard not in ``keep``."""
+        if self._store.remote:
+            keep = {int(k) for k in keep}
+            for k in self._store.open_shards():
+                if k not in keep:
+                    self._store.release_shard(k)
+
     def storage_stats(self):
         """Remote datasets: counters of this process's downloads and cache use
         (``bytes_downloaded``, ``download_wait_s``, ``cache_hits``, ``cache_misses``,

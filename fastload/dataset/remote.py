@@ -147,6 +147,11 @@ class RemoteStore(_Store):
                 self._fifo.append(k)
         return opened
 
+    def open_shards(self):
+        """Shard numbers this store has mapped (and pinned) now."""
+        with self._lock:
+            return list(self._fifo)
+
     def release_shard(self, k):
         """Unmap shard ``k`` here (rows handed out stay valid) and unpin its cache entry."""
         with self._lock:

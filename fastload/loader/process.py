@@ -171,6 +171,15 @@ def _unlink(name):
     resource_tracker.unregister("/" + name, "shared_memory")
 
 
+def _release_others(dataset, indices):
+    """Remote datasets: unpin the shards this worker holds that its last batch did not
+    read, so its pins never keep the node cache above its limit (the consumer prefetches
+    and releases for the whole plan; a worker sees only its own batches)."""
+    if not getattr(dataset, "is_remote", False):
+        return
+    dataset.release_shards_except(dataset.shards_of(indices))
+
+
 def _worker_main(pipeline, collate, output_spec, tasks, results, min_gen):
     import signal
     from multiprocessing import parent_process
@@ -210,6 +219,7 @@ def _worker_main(pipeline, collate, output_spec, tasks, results, min_gen):
             batch, errors, timing = run_batch(
                 pipeline, collate, output_spec, epoch, positions, out=out
             )
+            _release_others(pipeline.dataset, batch["_index"])
             rest, inline = _write_shm(
                 {k: v for k, v in batch.items() if out is None or k not in out}, counter
             )

@@ -100,3 +100,22 @@ def test_shard_blocks_downloads_about_the_ranks_share(remote_url, storage_option
     for t in totals:
         # 14 shards: 7 per rank, plus at most one neighbour's shard at the epoch's end
         assert t <= nbytes / 2 + ds.shard_nbytes().max() + 1, (t, nbytes)
+
+
+def test_process_workers_keep_cache_under_limit(remote_url, local_ds, storage_options, tmp_path):
+    local = fastload.open_dataset(local_ds)
+    limit = 8 * int(local.shard_nbytes().max())
+    ds = fastload.open_dataset(
+        remote_url, cache_dir=tmp_path, cache_limit=limit, storage_options=storage_options
+    )
+    ref_loader = loader(local, order="shard_blocks", num_threads=1, shard_window=2)
+    n = len(ref_loader)  # a whole epoch: every shard is read
+    ref = take_batches(ref_loader, n)
+    rl = loader(ds, order="shard_blocks", num_threads=2, workers="process", shard_window=2)
+    try:
+        got = take_batches(rl, n)
+        used = ds._store.cache.used_bytes()
+    finally:
+        rl.close()
+    assert_batches_equal(got, ref)
+    assert used <= limit
