@@ -34,7 +34,6 @@ also calls ``torch.set_num_threads(threads)``.
 from __future__ import annotations
 
 import gc
-import importlib
 import io
 import statistics
 import time
@@ -42,17 +41,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from fastload.bench import optional_import, peer, reference, variant
+
 __all__ = ["run"]
 
 
-def _row(name, rate, base, notes):
-    return {
-        "name": name,
-        "items_per_s": float(rate),
-        "unit": "x RT",
-        "ratio": (float(base / rate) if rate else None),
-        "notes": notes,
-    }
+RT = "x RT"
 
 
 def _clips(quick):
@@ -67,11 +61,15 @@ def _clips(quick):
     return signals, flacs, float(np.sum([len(x) for x in signals]) / 16000)
 
 
+_FAILED = {}  # peer module name -> its missing/broken row
+
+
 def _optional(name):
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+    """The module, or None (its missing/broken row is kept for the table)."""
+    module, failed = optional_import(name)
+    if failed is not None:
+        _FAILED[name] = failed
+    return module
 
 
 def _peers():
@@ -233,6 +231,7 @@ def run(threads=1, quick=False, clock="cpu"):
     from fastload.audio import decode, log_mel, resample, warmup
     from fastload.pipelines import rnnt_train
 
+    _FAILED.clear()
     torch = _optional("torch")
     if torch is not None:
         torch.set_num_threads(max(1, int(threads)))
@@ -318,16 +317,18 @@ def run(threads=1, quick=False, clock="cpu"):
         med = _measure(contenders, repeats, clock)
         base_name = "fastload" if "fastload" in contenders else next(iter(contenders))
         base = seconds / med[base_name]
+        rows.append(reference(f"{group} {base_name}", base, note, unit=RT))
         for name, sec in med.items():
             rate = seconds / sec
             if name == base_name:
-                rows.append(_row(f"{group} {name}", rate, base, note))
-            elif name.startswith("fastload"):
-                row = _row(f"{group} {name}", rate, rate, f"ratio = this / {base_name}")
-                row["ratio"] = rate / base
-                rows.append(row)
+                continue
+            if name.startswith("fastload"):
+                rows.append(
+                    variant(f"{group} {name}", rate, base, f"ratio = this / {base_name}", unit=RT)
+                )
             else:
-                rows.append(_row(f"{group} {name}", rate, base, f"ratio = {base_name} / peer"))
+                rows.append(peer(f"{group} {name}", rate, base, unit=RT))
+    rows += _FAILED.values()
 
     # Loader scaling (needs >= 2 usable cores; skipped when pinned to one). Wall time.
     import os
@@ -353,20 +354,20 @@ def run(threads=1, quick=False, clock="cpu"):
         )
         total = len(data) // len(flacs) * seconds
         rows.append(
-            _row(
+            reference(
                 "rnnt_train Loader 1 thread",
                 total / med[1],
-                total / med[1],
                 "through fastload.Loader, wall time",
+                unit=RT,
             )
         )
         rows.append(
-            {
-                "name": "rnnt_train Loader 2 threads",
-                "items_per_s": total / med[2],
-                "unit": "x RT",
-                "ratio": med[1] / med[2],
-                "notes": "ratio = 2 threads / 1 thread, wall time (shared machine)",
-            }
+            variant(
+                "rnnt_train Loader 2 threads",
+                total / med[2],
+                total / med[1],
+                "ratio = 2 threads / 1 thread, wall time (shared machine)",
+                unit=RT,
+            )
         )
     return rows

@@ -3,19 +3,20 @@
 Same run, same payloads, same random order, warm page cache on both sides, medians of
 repeats. Contenders:
 
-- ``fastload ds[i]`` (the headline): ``open_dataset(path)[i]["image"]``, a zero-copy
+- ``fastload ds[i]`` (the reference row): ``open_dataset(path)[i]["image"]``, a zero-copy
   read-only ``memoryview`` into the memory-mapped shard (the whole row dict is built).
 - ``fastload ds[i] + bytes()``: the same plus a copy of the payload into a new ``bytes``,
   i.e. what a consumer that needs its own copy pays.
 - ``fastload ds[i] + xxh3`` / ``files read + xxh3``: reading every payload byte once (a
   checksum, standing in for a decoder that touches all input) on both sides.
 - ``pyarrow column[i].as_py()``: plain pyarrow on the same memory-mapped shards, copying.
-- ``files open+read`` (the baseline, ratio 1.0): ``open(path, "rb").read()`` per payload,
+- ``files open+read``: ``open(path, "rb").read()`` per payload,
   ImageNet-style (one file per image).
 - ``files os.preadv reuse``: a tuned file reader (``os.open`` + ``readinto`` a reused
   buffer + ``os.close``), the fastest plain-file way we know in Python.
 
-``ratio`` is items/s divided by the ``files open+read`` items/s.
+Kinds as in :mod:`fastload.bench`: a peer's ``ratio`` is fastload ``ds[i]`` items/s over the
+peer's (``+ xxh3`` rows: over fastload ``ds[i] + xxh3``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from fastload.bench import peer, reference, variant
 
 __all__ = ["make_payload_data", "run"]
 
@@ -102,7 +105,7 @@ def _time_all(contenders, order, threads, repeats):
 
 
 def run(threads=1, quick=False, *, n=None, repeats=None, root=None):
-    """Measure every contender; returns rows ``{name, items_per_s, ratio, notes}``.
+    """Measure every contender; returns row dicts (kinds as in :mod:`fastload.bench`).
 
     Parameters
     ----------
@@ -173,7 +176,7 @@ def run(threads=1, quick=False, *, n=None, repeats=None, root=None):
                     os.close(fd)
 
         contenders = [
-            ("files open+read", files_read, "open(path,'rb').read() per payload (baseline)"),
+            ("files open+read", files_read, "open(path,'rb').read() per payload, one file each"),
             ("fastload ds[i]", fl_view, "row dict, zero-copy memoryview payload"),
             ("fastload ds[i] + bytes()", fl_copy, "plus a copy of the payload"),
             ("pyarrow column[i].as_py()", pa_take, "plain pyarrow on the same mmap, copies"),
@@ -186,22 +189,23 @@ def run(threads=1, quick=False, *, n=None, repeats=None, root=None):
             for _, fn, _ in contenders:  # warm the page cache, maps and code paths
                 fn(order.tolist())
             results = _time_all(contenders, order, threads, repeats)
-        base = n / results["files open+read"]
-        hash_base = n / results["files read + xxh3"]
+        rate = {name: n / results[name] for name, _, _ in contenders}
+        notes = {name: note for name, _, note in contenders}
         mb = sum(os.path.getsize(f) for f in files) / n / 1e3
-        for name, _, note in contenders:
-            ips = n / results[name]
-            ratio = ips / (hash_base if name == "fastload ds[i] + xxh3" else base)
-            extra = " (ratio vs files read + xxh3)" if name == "fastload ds[i] + xxh3" else ""
-            rows.append(
-                {
-                    "name": name,
-                    "items_per_s": ips,
-                    "ratio": ratio,
-                    "notes": f"{note}{extra}; {n} rows of {mb:.0f} kB mean, random order, "
-                    f"warm cache, {threads} thread(s), median of {repeats}",
-                }
-            )
+        cond = (
+            f"{n} rows of {mb:.0f} kB mean, random order, warm cache, {threads} thread(s), "
+            f"median of {repeats}"
+        )
+        ref = rate["fastload ds[i]"]
+        rows.append(reference("fastload ds[i]", ref, f"{notes['fastload ds[i]']}; {cond}"))
+        for name in ("files open+read", "pyarrow column[i].as_py()", "files os.readv reuse"):
+            rows.append(peer(name, rate[name], ref, notes[name]))
+        rows.append(variant("fastload ds[i] + bytes()", rate["fastload ds[i] + bytes()"], ref,
+                            f"{notes['fastload ds[i] + bytes()']}; ratio = this / ds[i]"))
+        href = rate["fastload ds[i] + xxh3"]
+        rows.append(reference("fastload ds[i] + xxh3", href, notes["fastload ds[i] + xxh3"]))
+        rows.append(peer("files read + xxh3", rate["files read + xxh3"], href,
+                         notes["files read + xxh3"]))
         return rows
     finally:
         if own:

@@ -1,6 +1,7 @@
 """JPEG -> ResNet-50 tensors: fastload vs its peers, same run, same files, same threads.
 
-Rows (``ratio`` = fastload rate / peer rate, both measured in this run; rates are medians
+Rows (kinds as in :mod:`fastload.bench`: a peer's ``ratio`` = fastload rate / peer rate, both
+measured in this run; rates are medians
 of repeats over the whole file set, contenders interleaved every 8 files (A B C A B C ...)
 so load from other processes hits all alike):
 
@@ -20,7 +21,7 @@ so load from other processes hits all alike):
 - full mode only: train / eval rows again after raising glibc's mmap and trim thresholds
   (``mallopt``), the tuned-malloc peers of NOTES-kernels.
 
-Peers that are not installed are reported as missing. Files: photo-like RGB q90 4:2:0
+Peers that are not installed (or fail to import) are reported as missing (broken) rows. Files: photo-like RGB q90 4:2:0
 JPEGs around 500x375 (+-30 % per side, some portrait), about 90 KB each, generated
 in-process. Pin to one core for one-thread figures:
 ``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare.py image``.
@@ -36,6 +37,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from fastload.bench import baseline, optional_import, peer, reference, skipped, variant
 
 __all__ = ["make_files", "run"]
 
@@ -109,21 +112,18 @@ def _over(files, fn, threads, pool, chunk=8):
     return [parallel(span) for span in spans]
 
 
-def _row(name, rate, base, notes):
-    return {"name": name, "items_per_s": float(rate),
-            "ratio": (float(base / rate) if base else None), "notes": notes}
-
-
 def _peers_torchvision(mean, std):
-    """(train_io, train_pil, eval_io, eval_pil) callables or None if torchvision is missing."""
-    try:
-        import torch
-        import torchvision
-        from torchvision import transforms as T
-        from torchvision.io import decode_jpeg
-        from torchvision.transforms import v2
-    except ImportError:
-        return None
+    """(train_io, train_pil, eval_io, eval_pil, version) callables, or a missing/broken row
+    when torchvision cannot be imported (for any reason: built for another torch ...)."""
+    for name in ("torch", "torchvision", "torchvision.io", "torchvision.transforms.v2"):
+        _, failed = optional_import(name)
+        if failed is not None:
+            return failed
+    import torch
+    import torchvision
+    from torchvision import transforms as T
+    from torchvision.io import decode_jpeg
+    from torchvision.transforms import v2
     from PIL import Image
 
     torch.set_num_threads(1)
@@ -224,7 +224,7 @@ def run(threads=1, quick=False):
     names = ["train", "eval", "decode", "decode8", "pil_decode", "pil_decode8", "pil_train"]
     fns = [fl_train, fl_eval, fl_decode, fl_decode8, pil_decode, pil_decode8, pil_numpy_train]
     tv = _peers_torchvision(IMAGENET_MEAN, IMAGENET_STD)
-    if tv is not None:
+    if isinstance(tv, tuple):
         names += ["tv_io_train", "tv_pil_train", "tv_io_eval", "tv_pil_eval"]
         fns += list(tv[:4])
     contenders = [_over(files, f, threads, pool) for f in fns]
@@ -239,64 +239,62 @@ def run(threads=1, quick=False):
 
     rows = []
     r = rate["train"]
-    rows.append(_row("resnet50_train fastload", r, r,
-                     f"preset nvidia, float32 CHW into a reused slot, {backend()}; {where}"))
-    if tv is not None:
-        rows.append(_row("train torchvision.io + v2", rate["tv_io_train"], r,
-                         f"ratio = fastload / peer (target >= 1.6); {tv[4]}"))
-        rows.append(_row("train torchvision + PIL", rate["tv_pil_train"], r,
-                         "ratio = fastload / peer (target >= 3)"))
+    rows.append(reference("resnet50_train fastload", r,
+                          f"preset nvidia, float32 CHW into a reused slot, {backend()}; {where}"))
+    if isinstance(tv, tuple):
+        rows.append(peer("train torchvision.io + v2", rate["tv_io_train"], r, tv[4],
+                         goal=">= 1.6"))
+        rows.append(peer("train torchvision + PIL", rate["tv_pil_train"], r, goal=">= 3"))
     else:
-        rows.append(_row("train torchvision (missing)", float("nan"), None,
-                         "torchvision not installed in this environment"))
+        rows.append(tv)
+    rows.append(peer("train Pillow + numpy", rate["pil_train"], r,
+                     "decode, resize(box, BILINEAR), flip, normalize"))
     if "decode8_libjpeg" in rate:
-        rows.append(_row("full decode 1/8 libjpeg-turbo (floor)", rate["decode8_libjpeg"], r,
-                         "libjpeg-turbo's own Huffman decoder; ratio = train / 1/8 full-frame "
-                         "decode (target >= 0.9)"))
-    rows.append(_row("full decode 1/8 fastload", rate["decode8"], r,
-                     "fastload's Huffman decoder; ratio = train / this 1/8 decode"))
-    rows.append(_row("full decode 1/8 PIL draft", rate["pil_decode8"], r,
-                     "ratio = train / PIL draft 1/8 decode"))
-    rows.append(_row("train Pillow + numpy", rate["pil_train"], r,
-                     "decode, resize(box, BILINEAR), flip, normalize; ratio = fastload / peer"))
+        rows.append(baseline("full decode 1/8 libjpeg-turbo (floor)", rate["decode8_libjpeg"],
+                             "libjpeg-turbo's own Huffman decoder, full frame at 1/8 scale; "
+                             "ratio = resnet50_train / this floor",
+                             ratio=r / rate["decode8_libjpeg"], goal=">= 0.9"))
+    rows.append(baseline("full decode 1/8 fastload", rate["decode8"],
+                         "fastload's Huffman decoder; ratio = resnet50_train / this decode",
+                         ratio=r / rate["decode8"]))
+    rows.append(baseline("full decode 1/8 PIL draft", rate["pil_decode8"],
+                         "ratio = resnet50_train / this decode", ratio=r / rate["pil_decode8"]))
     e = rate["eval"]
-    rows.append(_row("resnet50_eval fastload", e, e,
-                     "preset nvidia, float32 CHW, resize 256 + crop 224 fused"))
-    if tv is not None:
-        rows.append(_row("eval torchvision.io + v2", rate["tv_io_eval"], e,
-                         "ratio = fastload / peer (target >= 1.3)"))
-        rows.append(_row("eval torchvision + PIL", rate["tv_pil_eval"], e,
-                         "ratio = fastload / peer (target >= 1.8)"))
+    rows.append(reference("resnet50_eval fastload", e,
+                          "preset nvidia, float32 CHW, resize 256 + crop 224 fused"))
+    if isinstance(tv, tuple):
+        rows.append(peer("eval torchvision.io + v2", rate["tv_io_eval"], e, goal=">= 1.3"))
+        rows.append(peer("eval torchvision + PIL", rate["tv_pil_eval"], e, goal=">= 1.8"))
     dec = rate["decode"]
-    rows.append(_row("decode full fastload", dec, dec,
-                     f"RGB uint8, new array per image, {backend()}"))
-    rows.append(_row("decode full Pillow", rate["pil_decode"], dec,
-                     "Image.open().load() + asarray; ratio = fastload / Pillow (target >= 1)"))
+    rows.append(reference("decode full fastload", dec,
+                          f"RGB uint8, new array per image, {backend()}"))
+    rows.append(peer("decode full Pillow", rate["pil_decode"], dec,
+                     "Image.open().load() + asarray", goal=">= 1"))
     rows += _loader_rows(files, repeats)
     if not quick and _tune_malloc():
         # NOTES-kernels: glibc returns large freed blocks to the OS and page-faults them
         # back on every image; peers allocate per image, so also report them with the
         # mmap / trim thresholds raised (fastload writes into reused buffers either way)
         keys = ["train", "eval", "pil_train"] + (["tv_io_train", "tv_pil_train", "tv_io_eval",
-                                                  "tv_pil_eval"] if tv is not None else [])
+                                                  "tv_pil_eval"] if isinstance(tv, tuple) else [])
         pool = ThreadPoolExecutor(threads) if threads > 1 else None
         times = _race([_over(files, fns[names.index(k)], threads, pool) for k in keys], repeats)
         if pool is not None:
             pool.shutdown()
         tuned = {k: n / t for k, t in zip(keys, times, strict=True)}
         r, e = tuned["train"], tuned["eval"]
-        labels = {"pil_train": ("train Pillow + numpy", r),
-                  "tv_io_train": ("train torchvision.io + v2", r),
-                  "tv_pil_train": ("train torchvision + PIL", r),
-                  "tv_io_eval": ("eval torchvision.io + v2", e),
-                  "tv_pil_eval": ("eval torchvision + PIL", e)}
-        rows.append(_row("resnet50_train fastload (tuned malloc)", r, r, "same run, after mallopt"))
-        rows.append(_row("resnet50_eval fastload (tuned malloc)", e, e, "same run, after mallopt"))
-        for k, (label, base) in labels.items():
+        note = "same run, M_MMAP_THRESHOLD / M_TRIM_THRESHOLD = 1 GiB"
+        rows.append(reference("resnet50_train fastload (tuned malloc)", r, note))
+        for k, label in (("pil_train", "train Pillow + numpy"),
+                         ("tv_io_train", "train torchvision.io + v2"),
+                         ("tv_pil_train", "train torchvision + PIL")):
             if k in tuned:
-                rows.append(_row(label + " (tuned malloc)", tuned[k], base,
-                                 "M_MMAP_THRESHOLD / M_TRIM_THRESHOLD = 1 GiB; "
-                                 "ratio = fastload / peer"))
+                rows.append(peer(label + " (tuned malloc)", tuned[k], r, note))
+        rows.append(reference("resnet50_eval fastload (tuned malloc)", e, note))
+        for k, label in (("tv_io_eval", "eval torchvision.io + v2"),
+                         ("tv_pil_eval", "eval torchvision + PIL")):
+            if k in tuned:
+                rows.append(peer(label + " (tuned malloc)", tuned[k], e, note))
     return rows
 
 
@@ -325,8 +323,8 @@ def _loader_rows(files, repeats):
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
     if cores < 2:
-        return [_row("Loader 2 threads (skipped)", float("nan"), None,
-                     "process pinned to 1 core; run without taskset for this row")]
+        return [skipped("Loader resnet50_train 2 threads",
+                        "process pinned to 1 core; run without taskset for this row")]
     ds = [{"image": f, "label": 0} for f in files]
     t = resnet50_train(preset="nvidia", dtype="float32", layout="CHW")
     loaders = [Loader(ds, transform=t, batch_size=8, shuffle=False, num_threads=k,
@@ -340,10 +338,9 @@ def _loader_rows(files, repeats):
 
     t1, t2 = _race([epoch(ld) for ld in loaders], repeats)
     n = len(files)
-    return [_row("Loader resnet50_train 1 thread", n / t1, n / t1, "batch 8, in-memory records"),
-            {"name": "Loader resnet50_train 2 threads", "items_per_s": n / t2,
-             "ratio": t1 / t2, "notes": "ratio = 2-thread / 1-thread rate (target >= 1.8; "
-                                        "needs 2 idle cores)"}]
+    return [reference("Loader resnet50_train 1 thread", n / t1, "batch 8, in-memory records"),
+            variant("Loader resnet50_train 2 threads", n / t2, n / t1,
+                    "ratio = 2-thread / 1-thread rate (needs 2 idle cores)", goal=">= 1.8")]
 
 
 if __name__ == "__main__":  # pragma: no cover

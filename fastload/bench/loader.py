@@ -9,22 +9,22 @@ medians of repeats. Run pinned for the 1-thread figures::
 
 (or ``fastload bench loader [--threads N] [--quick]``).
 
-Rows (``run()`` returns them as dicts: name, items_per_s, ratio, notes):
+Rows (kinds as in :mod:`fastload.bench`):
 
-* ``tight loop``: ``transform(dataset[i], sample_rng(seed, 0, i), out=...)`` split over
-  ``threads`` plain threads (the ceiling); ratio 1.
-* ``fastload Loader``: one epoch through the Loader (batch 32, prefetch 2), ratio vs tight
-  loop (goal >= 0.90).
-* ``fastload Loader, 1 thread`` (when threads > 1): ratio = scaling (goal >= 1.8x at 2).
-* ``Loader, resnet50_train`` (not quick): the same ratio with the real ResNet-50 training
-  transform on JPEG shards.
-* ``Loader workers='process'`` (threads > 1, not quick): a pure-Python (GIL-bound)
-  transform, process workers vs thread workers.
-* ``torch DataLoader``: map-style Dataset with the same transform, batch 32, default
+* ``fastload Loader`` (reference): one epoch through the Loader (batch 32, prefetch 2).
+* ``tight loop`` (baseline, the ceiling): ``transform(dataset[i], sample_rng(seed, 0, i),
+  out=...)`` split over ``threads`` plain threads; ratio = Loader / tight loop (goal >= 0.90).
+* ``torch DataLoader`` (peers): map-style Dataset with the same transform, batch 32, default
   collate, ``num_workers=0`` (interleaved with the above) and ``num_workers=threads``
   (processes, not quick); ratio = fastload Loader / peer.
-* ``peak RSS``: extra resident memory during a Loader epoch over the dataset-open baseline
-  (goal: within prefetch x batch bytes + 100 MB), ImageNet-sized float32 samples.
+* ``fastload Loader, N threads`` vs 1 thread (when threads > 1): scaling (goal >= 1.8 at 2).
+* ``Loader, resnet50_train`` (not quick): Loader / tight loop with the real ResNet-50
+  training transform on JPEG shards.
+* ``Loader workers='process'`` (threads > 1, not quick): a pure-Python (GIL-bound)
+  transform, process workers vs thread workers.
+* ``peak RSS`` (memory, MiB): extra resident memory during a Loader epoch over the
+  dataset-open baseline (goal: within prefetch x batch bytes + 100 MB), ImageNet-sized
+  float32 samples.
 
 Wall-clock ratios are medians of per-repeat ratios of interleaved runs; on a machine shared
 with other jobs also look at the CPU-time ratio in the notes, which contention barely
@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 from fastload._rng import sample_rng
+from fastload.bench import baseline, broken, memory, optional_import, peer, reference, variant
 from fastload.loader import Loader
 from fastload.testing.loader import ArrayDataset, BusyTransform, PythonBusyTransform
 
@@ -148,15 +149,17 @@ def resnet50_rows(threads, repeats):
         shutil.rmtree(root, ignore_errors=True)
     rate = statistics.median(r[1] for r in runs)
     return [
-        {
-            "name": "Loader, resnet50_train on JPEG shards",
-            "items_per_s": rate,
-            "ratio": statistics.median(r[1] / r[0] for r in runs),
-            "notes": (
-                f"ratio = Loader / tight loop ({statistics.median(r[0] for r in runs):.0f}/s), "
-                f"{threads} thread(s), 500x375 q90 JPEGs -> 3x224x224 float32, batch {BATCH}"
-            ),
-        }
+        reference(
+            "Loader, resnet50_train on JPEG shards",
+            rate,
+            f"{threads} thread(s), 500x375 q90 JPEGs -> 3x224x224 float32, batch {BATCH}",
+        ),
+        baseline(
+            "tight loop, resnet50_train",
+            statistics.median(r[0] for r in runs),
+            "the transform alone (ceiling); ratio = Loader / this",
+            ratio=statistics.median(r[1] / r[0] for r in runs),
+        ),
     ]
 
 
@@ -236,7 +239,7 @@ def peak_rss(threads, n, prefetch=2):
 
 
 def run(threads=1, quick=False):
-    """Measure; returns rows ``{name, items_per_s, ratio, notes}``."""
+    """Measure; returns row dicts (kinds as in :mod:`fastload.bench`)."""
     n = 320 if quick else 1600
     repeats = 3 if quick else 9
     transform = BusyTransform.calibrated(1e-3, size=SIZE)
@@ -245,13 +248,16 @@ def run(threads=1, quick=False):
     loader_epoch(ArrayDataset(4 * BATCH, shape=(SIZE,)), transform, threads)
     # interleaved repeats: a noisy shared machine slows neighbours alike; ratios are the
     # medians of per-repeat ratios
-    torch_epoch(ArrayDataset(2 * BATCH, shape=(SIZE,)), transform, 0)  # import torch untimed
+    torch, failed_torch = optional_import("torch.utils.data")
+    if torch is not None:
+        torch_epoch(ArrayDataset(2 * BATCH, shape=(SIZE,)), transform, 0)  # import untimed
     runs = []
     for _ in range(repeats):
         tight_r = measure(tight_loop, ds, transform, n, threads)
         fast_r = measure(loader_epoch, ds, transform, threads)
         one_r = measure(loader_epoch, ds, transform, 1) if threads > 1 else fast_r
-        peer_r = measure(torch_epoch, ds, transform, 0)  # in-process peer, interleaved too
+        # in-process peer, interleaved too
+        peer_r = measure(torch_epoch, ds, transform, 0) if torch is not None else (1.0, 1.0)
         runs.append((tight_r, fast_r, one_r, peer_r))
     tight, fast, one, peer0 = (statistics.median(r[i][0] for r in runs) for i in range(4))
     cpu_ratio = statistics.median(r[0][1] / r[1][1] for r in runs)
@@ -260,81 +266,72 @@ def run(threads=1, quick=False):
         f"transform, median of {repeats}"
     )
     rows = [
-        {"name": "tight loop (transform only)", "items_per_s": tight, "ratio": 1.0, "notes": cond},
-        {
-            "name": "fastload Loader",
-            "items_per_s": fast,
-            "ratio": statistics.median(r[1][0] / r[0][0] for r in runs),
-            "notes": (
-                "ratio = Loader / tight loop items/s, same thread count (goal >= 0.90); "
-                f"CPU-time ratio (tight CPU/item over Loader CPU/item) {cpu_ratio:.3f}"
-            ),
-        },
+        reference("fastload Loader", fast, cond),
+        baseline(
+            "tight loop (transform only)",
+            tight,
+            "the transform alone on the same threads (ceiling); ratio = Loader / this; "
+            f"CPU-time ratio (tight CPU/item over Loader CPU/item) {cpu_ratio:.3f}",
+            ratio=statistics.median(r[1][0] / r[0][0] for r in runs),
+            goal=">= 0.90",
+        ),
     ]
-    if threads > 1:
+    if torch is None:
+        rows.append(failed_torch)
+    else:
+        row = peer("torch DataLoader num_workers=0", peer0, fast, "same data, transform, batch")
+        row["ratio"] = statistics.median(r[1][0] / r[3][0] for r in runs)  # per-repeat ratios
+        rows.append(row)
+    if torch is not None and threads > 0 and not quick:  # worker-process start-up alone takes seconds
+        peer_n = _median(lambda: measure(torch_epoch, ds, transform, threads)[0], 3)
         rows.append(
-            {
-                "name": "fastload Loader, 1 thread",
-                "items_per_s": one,
-                "ratio": statistics.median(r[1][0] / r[2][0] for r in runs),
-                "notes": f"ratio = {threads}-thread / 1-thread Loader (goal >= 1.8 at 2)",
-            }
+            peer(
+                f"torch DataLoader num_workers={threads}",
+                peer_n,
+                fast,
+                "worker processes, start-up included",
+            )
         )
+    if threads > 1:
+        rows.append(reference("fastload Loader, 1 thread", one))
+        row = variant(
+            f"fastload Loader, {threads} threads",
+            fast,
+            one,
+            f"ratio = {threads}-thread / 1-thread Loader",
+            goal=">= 1.8",
+        )
+        row["ratio"] = statistics.median(r[1][0] / r[2][0] for r in runs)
+        row["met"] = row["ratio"] >= 1.8
+        rows.append(row)
     if not quick:
         try:
             rows += resnet50_rows(threads, 5)
         except Exception as exc:  # noqa: BLE001 - another concern's code; report, go on
-            rows.append(
-                {
-                    "name": "Loader, resnet50_train",
-                    "items_per_s": 0.0,
-                    "ratio": 0.0,
-                    "notes": f"not run: {exc!r}",
-                }
-            )
+            rows.append(broken("Loader, resnet50_train", repr(exc)))
     if threads > 1 and not quick:
         slow = PythonBusyTransform(iters=20_000)
         gds = ArrayDataset(20 * BATCH, shape=(4,))
         by_thread = statistics.median(workers_epoch(gds, slow, threads, "thread") for _ in range(3))
         by_proc = statistics.median(workers_epoch(gds, slow, threads, "process") for _ in range(3))
         rows.append(
-            {
-                "name": f"Loader workers='process' ({threads}), GIL-bound transform",
-                "items_per_s": by_proc,
-                "ratio": by_proc / by_thread,
-                "notes": f"ratio vs workers='thread' ({by_thread:.0f}/s); pure-Python ~1 ms/sample",
-            }
+            reference(
+                f"Loader workers='thread' ({threads}), GIL-bound transform",
+                by_thread,
+                "pure-Python ~1 ms/sample",
+            )
         )
-    peer_repeats = 1 if quick else 3
-    rows.append(
-        {
-            "name": "torch DataLoader num_workers=0",
-            "items_per_s": peer0,
-            "ratio": statistics.median(r[1][0] / r[3][0] for r in runs),
-            "notes": "ratio = fastload Loader / this peer (same data, transform, batch)",
-        }
-    )
-    if threads > 0 and not quick:  # worker-process start-up alone takes seconds
-        peer = _median(lambda: measure(torch_epoch, ds, transform, threads)[0], peer_repeats)
         rows.append(
-            {
-                "name": f"torch DataLoader num_workers={threads}",
-                "items_per_s": peer,
-                "ratio": fast / peer,
-                "notes": "ratio = fastload Loader / this peer (worker processes, start-up incl.)",
-            }
+            variant(f"Loader workers='process' ({threads}), GIL-bound transform", by_proc,
+                    by_thread)  # fmt: skip
         )
     extra, bound = peak_rss(threads, 6 * BATCH if quick else 32 * BATCH)
     rows.append(
-        {
-            "name": "peak RSS during an epoch",
-            "items_per_s": fast,
-            "ratio": extra / bound,
-            "notes": (
-                f"ratio = extra RSS / bound: 3x224x224 float32 x and y, batch {BATCH}: "
-                f"{extra / 2**20:.1f} MiB over the open-dataset baseline "
-                f"vs prefetch*batch+100MB = {bound / 2**20:.1f} MiB (goal <= 1)"
-            ),
-        }
+        memory(
+            "peak RSS during an epoch, over the open dataset",
+            extra / 2**20,
+            f"3x224x224 float32 x and y, batch {BATCH}; goal = prefetch x batch bytes + 100 MB",
+            goal=f"<= {bound / 2**20:.1f}",
+        )
     )
     return rows

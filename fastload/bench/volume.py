@@ -1,6 +1,8 @@
 """Volume kernels and the 3D U-Net training transform vs their peers, same run, same data.
 
-Rows (``ratio`` = fastload rate / peer rate, each measured in this run, medians of repeats):
+Rows (kinds as in :mod:`fastload.bench`; a peer's ``ratio`` = fastload rate / peer rate, each
+measured in this run, medians of repeats; torch or SimpleITK failing to import gives a
+missing/broken row):
 
 - ``resample f32->f32``: :func:`fastload.volume.resample_to_spacing` order 1 (allocating its
   output, like the peers) vs ``torch.nn.functional.interpolate(trilinear,
@@ -32,6 +34,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from fastload.bench import baseline, optional_import, peer, reference, variant
 
 __all__ = ["run"]
 
@@ -70,29 +74,24 @@ def _ct_volume(shape, seed=0):
     return vol
 
 
-def _row(name, rate, base, notes):
-    return {
-        "name": name,
-        "items_per_s": float(rate),
-        "ratio": (float(rate / base) if base else None),
-        "notes": notes,
-    }
-
-
 def run(threads=1, quick=False):
-    """Measure every row; returns a list of dicts (name, items_per_s, ratio, notes)."""
+    """Measure every row; returns a list of row dicts (see :mod:`fastload.bench`)."""
     import scipy.ndimage
-    import SimpleITK as sitk
-    import torch
-    import torch.nn.functional as F
 
     from fastload.pipelines import unet3d_preprocess, unet3d_train
     from fastload.testing.data.kits19 import phantom_case
     from fastload.testing.reference.volume import reference_train_transform
     from fastload.volume import foreground_boxes, read, resample_to_spacing, resampled_shape
 
+    torch, failed_torch = optional_import("torch")
+    sitk, failed_sitk = optional_import("SimpleITK")
+    if torch is None:  # every resampling row races against torch
+        return [failed_torch]
+    import torch.nn.functional as F
+
     torch.set_num_threads(max(1, int(threads)))
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(threads)))
+    if sitk is not None:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(threads)))
     repeats = 7 if quick else 5
     shape = (128, 256, 256) if quick else (600, 512, 512)
     rows = []
@@ -102,6 +101,7 @@ def run(threads=1, quick=False):
     new = resampled_shape(shape, SPACING, TARGET)
     nvox = float(np.prod(new))
     unit = f"Mvox out/s; {shape} -> {new}, {threads} thread(s)"
+    mv = "Mvox/s"
 
     # -- trilinear float32 -> float32, int16 -> float32
     tin = torch.from_numpy(vol32)[None, None]
@@ -125,45 +125,28 @@ def run(threads=1, quick=False):
         ],
         repeats,
     )
+
+    def rate(sec):
+        return nvox / sec / 1e6
+
+    rows.append(reference("resample f32->f32 fastload", rate(fl), unit, unit=mv))
     rows.append(
-        _row(
-            "resample f32->f32 fastload",
-            nvox / fl / 1e6,
-            nvox / tt / 1e6,
-            unit + "; ratio vs torch interpolate",
-        )
+        peer("resample f32->f32 torch interpolate", rate(tt), rate(fl),
+             "the MLPerf reference resampler", unit=mv)  # fmt: skip
+    )
+    rows.append(reference("resample f32->f32 fastload out= (reused)", rate(flo), unit=mv))
+    rows.append(
+        peer("resample f32->f32 torch upsample_trilinear3d.out (reused)", rate(tto), rate(flo),
+             unit=mv)  # fmt: skip
+    )
+    rows.append(reference("resample int16->f32 fastload", rate(fi), unit=mv))
+    rows.append(
+        peer("resample int16->f32 astype(float32) + torch interpolate", rate(ti), rate(fi),
+             "the reference's steps", unit=mv)  # fmt: skip
     )
     rows.append(
-        _row(
-            "resample f32->f32 torch interpolate",
-            nvox / tt / 1e6,
-            nvox / tt / 1e6,
-            "the MLPerf reference resampler",
-        )
-    )
-    rows.append(
-        _row(
-            "resample f32->f32 fastload out= (reused)",
-            nvox / flo / 1e6,
-            nvox / tto / 1e6,
-            "ratio vs torch upsample_trilinear3d.out (reused output)",
-        )
-    )
-    rows.append(
-        _row(
-            "resample int16->f32 fastload",
-            nvox / fi / 1e6,
-            nvox / ti / 1e6,
-            "ratio vs astype(float32) + torch interpolate (the reference's steps)",
-        )
-    )
-    rows.append(
-        _row(
-            "resample int16->f32 vs torch on f32 input",
-            nvox / fi / 1e6,
-            nvox / tt / 1e6,
-            "ratio vs torch interpolate given float32 input (conversion not counted)",
-        )
+        peer("resample int16->f32 torch interpolate given f32 input", rate(tt), rate(fi),
+             "the conversion not counted", unit=mv)  # fmt: skip
     )
     tout = out32 = None
     sub = vol32[:40] if quick else vol32[:100]
@@ -178,12 +161,12 @@ def run(threads=1, quick=False):
     )
     nsub = float(np.prod(sub_new))
     rows.append(
-        _row(
-            "resample f32->f32 vs scipy.ndimage.zoom",
-            nsub / fs / 1e6,
-            nsub / sz / 1e6,
-            f"zoom(order=1, prefilter=False) on a {sub.shape} slab",
-        )
+        reference("resample f32->f32 fastload, slab", nsub / fs / 1e6, f"a {sub.shape} slab",
+                  unit=mv)  # fmt: skip
+    )
+    rows.append(
+        peer("resample f32->f32 scipy.ndimage.zoom", nsub / sz / 1e6, nsub / fs / 1e6,
+             "zoom(order=1, prefilter=False)", unit=mv)  # fmt: skip
     )
 
     # -- nearest on uint8 labels
@@ -202,43 +185,21 @@ def run(threads=1, quick=False):
         ],
         repeats,
     )
+    rows.append(reference("nearest u8 fastload", rate(fn_), unit=mv))
+    rows.append(peer("nearest u8 torch mode='nearest'", rate(tn), rate(fn_), unit=mv))
+    rows.append(reference("nearest u8 fastload out= (reused)", rate(fno), unit=mv))
     rows.append(
-        _row(
-            "nearest u8 fastload",
-            nvox / fn_ / 1e6,
-            nvox / tn / 1e6,
-            "ratio vs torch mode='nearest'",
-        )
-    )
-    rows.append(
-        _row(
-            "nearest u8 fastload out= (reused)",
-            nvox / fno / 1e6,
-            nvox / tno / 1e6,
-            "ratio vs torch upsample_nearest3d.out (reused output)",
-        )
+        peer("nearest u8 torch upsample_nearest3d.out (reused)", rate(tno), rate(fno), unit=mv)
     )
     # the previous Numba gather (kept for multi-byte dtypes) on the same labels, reused output
     from fastload.volume import _resample_nb
     from fastload.volume.resample import nearest_indices
 
     idx = [nearest_indices(a, b) for a, b in zip(lab.shape, new, strict=False)]
-    nbo, tno2 = _race(
-        [
-            lambda: _resample_nb.nearest_range(lab, out8, *idx, 0, new[0]),
-            lambda: torch.ops.aten.upsample_nearest3d.out(
-                tl, list(new), None, None, None, out=tout8
-            ),
-        ],
-        repeats,
-    )
+    (nbo,) = _race([lambda: _resample_nb.nearest_range(lab, out8, *idx, 0, new[0])], repeats)
     rows.append(
-        _row(
-            "nearest u8 numba gather out= (before C)",
-            nvox / nbo / 1e6,
-            nvox / tno2 / 1e6,
-            "the Numba kernel 1-byte labels used before the SIMD C kernel; ratio vs torch .out",
-        )
+        baseline("nearest u8 numba gather out= (before C)", rate(nbo),
+                 "the Numba kernel 1-byte labels used before the SIMD C kernel", unit=mv)  # fmt: skip
     )
     lab = tl = out8 = tout8 = None
 
@@ -253,35 +214,34 @@ def run(threads=1, quick=False):
             ],
             repeats,
         )
+        rows.append(reference("resample f32 1 thread", rate(f1), unit=mv))
         rows.append(
-            _row(
-                "resample f32 2 threads",
-                nvox / f2 / 1e6,
-                nvox / f1 / 1e6,
-                "ratio vs fastload 1 thread (needs 2 free cores: run without taskset -c 0)",
-            )
+            variant("resample f32 2 threads", rate(f2), rate(f1),
+                    "ratio = 2 threads / 1 (needs 2 free cores: run without taskset -c 0)",
+                    unit=mv)  # fmt: skip
         )
     vol32 = tin = None
 
     # -- .nii.gz read
-    with tempfile.TemporaryDirectory() as tmp:
-        p = os.path.join(tmp, "ct.nii.gz")
-        img = sitk.GetImageFromArray(vol16)
-        img.SetSpacing(SPACING[::-1])
-        sitk.WriteImage(img, p, useCompression=True)
-        img = None
-        fr, sr = _race(
-            [lambda: read(p), lambda: sitk.GetArrayFromImage(sitk.ReadImage(p))], repeats
-        )
-        mb = vol16.nbytes / 1e6
-        rows.append(
-            _row(
-                "read .nii.gz fastload",
-                mb / fr,
-                mb / sr,
-                f"MB/s raw int16; {os.path.getsize(p) / 1e6:.0f} MB file; ratio vs SimpleITK",
+    if sitk is None:
+        rows.append(failed_sitk)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = os.path.join(tmp, "ct.nii.gz")
+            img = sitk.GetImageFromArray(vol16)
+            img.SetSpacing(SPACING[::-1])
+            sitk.WriteImage(img, p, useCompression=True)
+            img = None
+            fr, sr = _race(
+                [lambda: read(p), lambda: sitk.GetArrayFromImage(sitk.ReadImage(p))], repeats
             )
-        )
+            mb = vol16.nbytes / 1e6
+            rows.append(
+                reference("read .nii.gz fastload", mb / fr,
+                          f"raw int16 MB/s; {os.path.getsize(p) / 1e6:.0f} MB file",
+                          unit="MB/s")  # fmt: skip
+            )
+            rows.append(peer("read .nii.gz SimpleITK", mb / sr, mb / fr, unit="MB/s"))
     vol16 = None
 
     # -- unet3d_train patches/s
@@ -315,20 +275,15 @@ def run(threads=1, quick=False):
     r, a, b = _race([theirs, lambda: ours(True), lambda: ours(False)], 2 if quick else 3)
     case = f"case {pi.shape[1:]}, {n} patches, {threads} thread(s)"
     rows.append(
-        _row(
-            "unet3d_train (cached boxes)",
-            n / a,
-            n / r,
-            f"patches/s; {case}; ratio vs numpy/scipy reference transforms",
-        )
+        reference("unet3d_train (cached boxes)", n / a, f"{case}", unit="patches/s")
     )
     rows.append(
-        _row(
-            "unet3d_train (no boxes)",
-            n / b,
-            n / r,
-            "components of the drawn class recomputed per foreground crop (on its bounding block)",
-        )
+        variant("unet3d_train (no boxes)", n / b, n / a,
+                "components of the drawn class recomputed per foreground crop (on its "
+                "bounding block)", unit="patches/s")  # fmt: skip
     )
-    rows.append(_row("reference transforms numpy/scipy", n / r, n / r, "baseline"))
+    rows.append(
+        peer("unet3d_train reference transforms numpy/scipy", n / r, n / a,
+             "the reference's transforms", unit="patches/s")  # fmt: skip
+    )
     return rows

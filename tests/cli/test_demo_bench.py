@@ -46,7 +46,16 @@ def test_bench_quick_runs_every_concern_and_writes_json_and_plot(tmp_path):
     assert set(results) == {"image", "audio", "volume", "loader", "dataset"}
     for concern, rows in results.items():
         assert rows, concern
-        # a peer that is not installed gets a row that says so, with no rate
-        assert all(r["items_per_s"] > 0 or "missing" in r["name"] for r in rows), concern
+        for r in rows:  # every row says what it is; rates are rates, memory is memory
+            if r["kind"] in ("reference", "peer", "variant", "baseline"):
+                assert r["items_per_s"] > 0, r
+            elif r["kind"] == "memory":
+                assert r["value"] > 0 and r["unit"] == "MiB", r
+            else:  # a peer that is not installed or fails to import: a row, no rate
+                assert r["kind"] in ("missing", "broken", "skipped"), r
+                assert r["items_per_s"] is None, r
+            if "goal" in r:
+                assert isinstance(r["met"], bool), r
+        assert rows[0]["kind"] == "reference", concern  # each section opens with fastload
         assert f"== {concern} ==" in out.stdout
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
