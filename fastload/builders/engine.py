@@ -186,9 +186,10 @@ def run_build(
     samples_per_part : int
         Items per part (and per shard, unless a part exceeds ``shard_size_bytes``).
     workers : int, optional
-        Local processes; defaults to ``os.cpu_count()``. Output does not depend on it.
-        With more than one, the calling script needs an ``if __name__ == "__main__":``
-        guard (workers are started with ``spawn``).
+        Local worker processes; defaults to ``os.cpu_count()``. Output does not depend on
+        it. ``0`` builds in the calling process (debugging; a Ctrl-C then waits for the
+        kernel that is running). Worker processes are started with ``spawn``: the calling
+        script needs an ``if __name__ == "__main__":`` guard.
     engine : {"local", "ray"}
     on_error : {"skip", "fail"}
     progress : bool, optional
@@ -200,7 +201,7 @@ def run_build(
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
     _check_count("samples_per_part", samples_per_part)
-    if workers is not None:
+    if workers is not None and workers != 0:
         _check_count("workers", workers)
     items = list(items)
     from fastload.dataset.upload import build_to_url, is_url
@@ -398,8 +399,9 @@ def _portable(exc):
 
 
 def _run_local(args, workers, bar):
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(args) <= 1:
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers == 0 or not args:  # in this process
         for a in args:
             _build_part(*a, tick=None if bar is None else bar.update)
         return

@@ -34,6 +34,16 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
 def positive_float(text):
     try:
         value = float(text)
@@ -61,9 +71,9 @@ def register(sub):
         p.add_argument("out", help="output dataset folder (resumed if a build was interrupted)")
         p.add_argument(
             "--workers",
-            type=positive_int,
+            type=non_negative_int,
             default=None,
-            help="local worker processes (default: all cores)",
+            help="local worker processes; 0 builds in this process (default: all cores)",
         )
         p.add_argument(
             "--engine",

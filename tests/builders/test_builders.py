@@ -34,7 +34,7 @@ def imagenet_raw(tmp_path_factory):
 
 
 def test_imagenet_labels_conversion_and_bad_samples(imagenet_raw, tmp_path):
-    result = builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=1, samples_per_shard=4)
+    result = builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=0, samples_per_shard=4)
     ds = fastload.open_dataset(tmp_path / "ds")
     wnids = sorted(p.name for p in (imagenet_raw / "train").iterdir())
     assert ds.metadata["wnids"] == wnids
@@ -64,7 +64,7 @@ def test_imagenet_png_and_cmyk_are_reencoded(imagenet_raw, tmp_path):
         except OSError:
             continue
     assert ("PNG", "RGB") in sources.values() and any(m == "CMYK" for _, m in sources.values())
-    builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=1)
+    builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=0)
     ds = fastload.open_dataset(tmp_path / "ds")
     for i in range(len(ds)):
         row = ds[i]
@@ -88,7 +88,7 @@ def test_imagenet_flat_val_with_label_file(imagenet_raw, tmp_path):
     (tmp_path / "labels.txt").write_text("\n".join(lines))
     (tmp_path / "raw" / "train").symlink_to(imagenet_raw / "train")
     builders.build_imagenet(
-        tmp_path / "raw", tmp_path / "ds", split="val", labels=tmp_path / "labels.txt", workers=1
+        tmp_path / "raw", tmp_path / "ds", split="val", labels=tmp_path / "labels.txt", workers=0
     )
     ds = fastload.open_dataset(tmp_path / "ds")
     wnids = ds.metadata["wnids"]
@@ -134,19 +134,19 @@ def test_killed_build_resumes_to_identical_result(imagenet_raw, tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["parts_reused"] >= 2
-    builders.build_imagenet(imagenet_raw, tmp_path / "clean", workers=1, samples_per_shard=2)
+    builders.build_imagenet(imagenet_raw, tmp_path / "clean", workers=0, samples_per_shard=2)
     assert _files(out) == _files(tmp_path / "clean")
 
 
 def test_existing_dataset_is_not_overwritten(imagenet_raw, tmp_path):
-    builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=1)
+    builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=0)
     with pytest.raises(fastload.errors.FastloadError, match="already"):
-        builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=1)
+        builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=0)
 
 
 def test_on_error_fail_names_the_file(imagenet_raw, tmp_path):
     with pytest.raises(fastload.errors.DecodeError, match="zz_corrupt.JPEG"):
-        builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=1, on_error="fail")
+        builders.build_imagenet(imagenet_raw, tmp_path / "ds", workers=0, on_error="fail")
     assert not (tmp_path / "ds" / "manifest.json").exists()
 
 
@@ -169,7 +169,7 @@ def test_librispeech_transcripts_filter_and_truncated_flac(tmp_path):
     for f in sorted(raw.glob("*/*/*/*.flac"))[1:]:
         if f != flacs[0]:
             durations[f.stem] = soundfile.info(str(f)).duration
-    result = builders.build_librispeech(raw, tmp_path / "ds", workers=1, max_duration=10.0)
+    result = builders.build_librispeech(raw, tmp_path / "ds", workers=0, max_duration=10.0)
     ds = fastload.open_dataset(tmp_path / "ds")
     bad = json.loads((tmp_path / "ds" / "bad_samples.json").read_text())
     assert [Path(b["item"]).name for b in bad] == [flacs[0].name]
@@ -200,7 +200,7 @@ def test_kits19_preprocess_split_and_corrupt_case(tmp_path):
     raw = make_kits19(tmp_path / "raw", cases=3, seed=3)
     cases = sorted(raw.glob("case_*"))
     (cases[1] / "imaging.nii.gz").write_bytes(b"\x1f\x8b not really gzip")
-    result = builders.build_kits19(raw, tmp_path / "ds", workers=1)
+    result = builders.build_kits19(raw, tmp_path / "ds", workers=0)
     assert result.rows == 2 and len(result.bad_samples) == 1
     assert "case_00001" in result.bad_samples[0]["item"]
     ds = fastload.open_dataset(tmp_path / "ds")
@@ -242,6 +242,6 @@ def test_cli_build_prints_summary(imagenet_raw, tmp_path):
 
 @pytest.mark.slow
 def test_ray_engine_matches_local(imagenet_raw, tmp_path):
-    builders.build_imagenet(imagenet_raw, tmp_path / "local", workers=1, samples_per_shard=4)
+    builders.build_imagenet(imagenet_raw, tmp_path / "local", workers=0, samples_per_shard=4)
     builders.build_imagenet(imagenet_raw, tmp_path / "ray", engine="ray", samples_per_shard=4)
     assert _files(tmp_path / "local") == _files(tmp_path / "ray")

@@ -58,7 +58,7 @@ def raw(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(raw, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "ds"
-    builders.build_imagenet(raw, out, workers=1, samples_per_shard=PER_SHARD)
+    builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
     return _files(out)
 
 
@@ -90,21 +90,24 @@ def clean_run_s(raw, tmp_path_factory):
 
 # fractions of a clean run: the first ones land while Python and the workers start
 CASES = [
-    (signal.SIGINT, [0.05, 0.15, 0.3, 0.45, 0.65, 0.85]),
-    (signal.SIGTERM, [0.2, 0.45, 0.7]),
-    (signal.SIGKILL, [0.3, 0.6, 0.85]),
+    (signal.SIGINT, 2, [0.05, 0.15, 0.3, 0.45, 0.65, 0.85]),
+    (signal.SIGINT, 1, [0.1, 0.5]),
+    (signal.SIGTERM, 2, [0.2, 0.45, 0.7]),
+    (signal.SIGKILL, 2, [0.3, 0.6, 0.85]),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("sig", "fractions"), CASES, ids=[c[0].name for c in CASES])
+@pytest.mark.parametrize(
+    ("sig", "workers", "fractions"), CASES, ids=[f"{c[0].name}-{c[1]}w" for c in CASES]
+)
 def test_signal_at_many_points_then_rerun_is_identical(
-    sig, fractions, raw, reference, clean_run_s, tmp_path
+    sig, workers, fractions, raw, reference, clean_run_s, tmp_path
 ):
     for i, fraction in enumerate(fractions):
         out = tmp_path / f"ds{i}"
         proc = subprocess.Popen(
-            _cli(raw, out, "--workers", "2"),
+            _cli(raw, out, "--workers", str(workers)),
             start_new_session=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -120,8 +123,9 @@ def test_signal_at_many_points_then_rerun_is_identical(
         latency = time.monotonic() - sent
         where = f"{sig.name} at {fraction:.2f} of a clean run"
         if proc.returncode != 0:  # (0: it finished before the signal)
-            expected = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}[sig]
-            assert proc.returncode == expected, (where, stderr)
+            # (-2 for SIGINT: CPython may end an interrupted run by re-raising SIGINT)
+            expected = {signal.SIGINT: (130, -2), signal.SIGTERM: (143,), signal.SIGKILL: (-9,)}
+            assert proc.returncode in expected[sig], (where, stderr)
             if sig != signal.SIGKILL:
                 assert latency < LATENCY_S, where
                 # one line, never worker tracebacks
@@ -132,11 +136,11 @@ def test_signal_at_many_points_then_rerun_is_identical(
         assert not _live_in_group(proc.pid), f"{where}: workers outlived the build"
         # rerun to completion (in this process: the output does not depend on workers)
         if proc.returncode != 0:
-            builders.build_imagenet(raw, out, workers=1, samples_per_shard=PER_SHARD)
+            builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
         assert _files(out) == reference, where
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [0, 2])
 def test_unexpected_exception_stops_the_build_and_marks_nothing_complete(
     raw, reference, tmp_path, workers
 ):
@@ -153,14 +157,14 @@ def test_unexpected_exception_stops_the_build_and_marks_nothing_complete(
             workers=workers,
             metadata=None,
         )
-    if workers > 1:  # the worker's traceback comes along
+    if workers > 0:  # the worker's traceback comes along
         assert "build_faults.py" in str(info.value.__cause__)
     assert not (out / "manifest.json").exists()
     assert not (out / ".parts" / "part-00002").exists()  # the part that saw it
     # its half-written copy is gone (a killed peer's may stay: the rerun removes those)
     assert not list((out / ".parts").glob("part-00002.tmp-*"))
     # the same build, fixed, gives exactly the uninterrupted result
-    run_build(items, good, tmp_path / "clean", samples_per_part=PER_SHARD, workers=1)
+    run_build(items, good, tmp_path / "clean", samples_per_part=PER_SHARD, workers=0)
     run_build(items, good, out, samples_per_part=PER_SHARD, workers=workers)
     assert _files(out) == _files(tmp_path / "clean")
 
@@ -191,11 +195,11 @@ def test_cli_exit_status_for_bad_samples_and_verify_counts_them(raw, tmp_path):
     for d in (*(raw / "train").iterdir(), tmp_path / "extra" / "n99999999"):
         (mixed / d.name).symlink_to(d, target_is_directory=True)
     src = mixed.parent
-    assert main(["build", "imagenet", str(src), str(tmp_path / "a"), "--workers", "1",
+    assert main(["build", "imagenet", str(src), str(tmp_path / "a"), "--workers", "0",
                  "--quiet"]) == 3  # fmt: skip
-    assert main(["build", "imagenet", str(src), str(tmp_path / "b"), "--workers", "1",
+    assert main(["build", "imagenet", str(src), str(tmp_path / "b"), "--workers", "0",
                  "--quiet", "--on-error", "skip"]) == 0  # fmt: skip
-    assert main(["build", "imagenet", str(src), str(tmp_path / "c"), "--workers", "1",
+    assert main(["build", "imagenet", str(src), str(tmp_path / "c"), "--workers", "0",
                  "--quiet", "--on-error", "fail"]) == 3  # fmt: skip
     assert not (tmp_path / "c" / "manifest.json").exists()
     report = fastload.verify(tmp_path / "a")

@@ -12,7 +12,7 @@ def test_make_sample_then_build(tmp_path, capsys):
     assert sorted(p.name for p in raw.iterdir()) == ["dev-clean", "train-clean-100"]
     assert main(["make-sample", "librispeech", str(raw)]) == 2  # not empty: refused
     assert "exists and is not empty" in capsys.readouterr().err
-    status = main(["build", "librispeech", str(raw), str(tmp_path / "ds"), "--workers", "1",
+    status = main(["build", "librispeech", str(raw), str(tmp_path / "ds"), "--workers", "0",
                    "--quiet", "--on-error", "skip"])  # fmt: skip
     assert status == 0
     assert len(fastload.open_dataset(tmp_path / "ds")) > 0
