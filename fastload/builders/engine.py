@@ -366,6 +366,7 @@ def _worker_main(conn, parent_pid, report_progress):
         signal.signal(s, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     _die_with_parent(parent_pid)
+    conn.send(("ready",))  # start-up (which re-ran the main script) is over
     tick = (lambda n: conn.send(("tick", n))) if report_progress else None
     while True:
         try:
@@ -446,6 +447,8 @@ def _run_local(args, workers, bar):
                         p.join(1)
                         if p.exitcode == MAIN_GUARD_EXIT and conn not in started:
                             raise main_guard_error("fastload build")
+                        if conn not in started:
+                            raise _startup_error(p)
                         raise FastloadError(
                             f"build worker {p.name} died (exit code {p.exitcode}) while "
                             "building a part; nothing was marked complete, rerun to resume"
@@ -457,6 +460,8 @@ def _run_local(args, workers, bar):
                 except EOFError:
                     continue  # its sentinel reports the death
                 started.add(conn)
+                if msg[0] == "ready":
+                    continue
                 if msg[0] == "tick":
                     _tick(bar, msg[1])
                 elif msg[0] == "done":
@@ -483,6 +488,22 @@ def _run_local(args, workers, bar):
             p.kill()
             p.join(1)
         conn.close()
+
+
+def _startup_error(proc):
+    """A worker died before it could run anything: usually the user's main script, which
+    a spawned worker re-runs first, failed in it (its traceback is on stderr above)."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    hint = (
+        f"; workers re-run {script} when they start: if its top-level code is not under "
+        '`if __name__ == "__main__":`, put it there (or pass workers=0)'
+        if script and not script.endswith(("pytest", "__main__.py"))
+        else ""
+    )
+    return FastloadError(
+        f"build worker {proc.name} died while starting (exit code {proc.exitcode}){hint}"
+    )
 
 
 def _run_ray(args, address, bar):

@@ -46,10 +46,10 @@ from fastload.testing import data as _data
 
 if {imagenet} and not _Path("shards/imagenet-train").exists():
     _data.make_imagenet("raw/imagenet", classes=2, per_class=4)
-    _builders.build_imagenet("raw/imagenet", "shards/imagenet-train", workers=1, progress=False)
+    _builders.build_imagenet("raw/imagenet", "shards/imagenet-train", workers=0, progress=False)
 if {kits19} and not _Path("shards/kits19").exists():
     _data.make_kits19("raw/kits19", cases=2, shape=(24, 64, 64))
-    _builders.build_kits19("raw/kits19", "shards/kits19", workers=1, progress=False)
+    _builders.build_kits19("raw/kits19", "shards/kits19", workers=0, progress=False)
 rank, world, epochs = 0, 1, 1
 checkpoint = {{}}
 
