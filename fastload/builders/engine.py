@@ -330,20 +330,19 @@ def _exit_on_second_interrupt():
 
 @contextmanager
 def _children_ignore_interrupts():
-    """Workers started in here inherit SIGINT/SIGTERM ignored (the parent stops them), so a
-    Ctrl-C that reaches the whole process group never interrupts a worker, not even while
-    it starts up. The parent's own signals are blocked meanwhile, not lost."""
+    """Workers started in here begin life with SIGINT/SIGTERM blocked (the signal mask is
+    inherited through fork and exec) and ignore them as their first act, so a Ctrl-C that
+    reaches the whole process group never interrupts a worker, not even while it starts
+    up; the parent stops them. Only this thread blocks them meanwhile: the process still
+    takes a Ctrl-C on another thread, or here right after (a blocked signal waits)."""
     if not _in_main_thread():
         yield
         return
     sigs = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)  # a pending Ctrl-C is raised here
 
 
@@ -409,7 +408,11 @@ def _run_local(args, workers, bar):
     import multiprocessing
     from multiprocessing.connection import wait
 
+    from multiprocessing import resource_tracker
+
     ctx = multiprocessing.get_context("spawn")
+    # started now: starting it later (in p.start()) would unblock SIGINT in this thread
+    resource_tracker.ensure_running()
     procs = []  # (process, connection)
     try:
         with _children_ignore_interrupts():

@@ -49,6 +49,10 @@ def main(argv=None):
             signal.signal(signal.SIGTERM, _terminate)
     try:
         args = build_parser().parse_args(argv)
+        for module in getattr(args, "preload", ()):  # heavy imports, still under the
+            import_module(module)  # start-up SIGINT handler of python -m fastload
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: clean stop
         return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C ends it now

@@ -131,7 +131,7 @@ def register(sub):
         default=100,
         help="JPEG quality of re-encoded images (PNG, CMYK, --max-side) (default: %(default)s)",
     )
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, preload=["fastload.builders"])
 
     p = kinds.add_parser(
         "librispeech",
@@ -159,7 +159,7 @@ def register(sub):
     p.add_argument(
         "--pcm", action="store_true", help="store int16 PCM samples (default: the original FLAC bytes)"
     )
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, preload=["fastload.builders"])
 
     p = kinds.add_parser(
         "kits19",
@@ -170,7 +170,7 @@ def register(sub):
         'ds.subset(ds.metadata["splits"]["train"]).',
     )
     common(p, 1)
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, preload=["fastload.builders"])
 
 
 def _run(args):
