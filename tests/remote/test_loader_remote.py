@@ -53,28 +53,29 @@ def test_same_batches_process_workers(remote, local_ds):
         rl.close()
 
 
-@pytest.mark.parametrize("stop", [1, 5])
-def test_resume_and_elastic_resume_match_local(stop, remote, local_ds):
+@pytest.mark.parametrize("order", ["global", "shard_blocks"])
+@pytest.mark.parametrize("stop", [1, 5, 11])
+def test_resume_and_elastic_resume_match_local(stop, order, remote, local_ds):
     local = fastload.open_dataset(local_ds)
     # resume: same batches as an uninterrupted local run
-    first = loader(remote(), order="shard_blocks", world_size=2, rank=0)
+    first = loader(remote(), order=order, world_size=2, rank=0)
     head = take_batches(first, stop)
-    second = loader(remote(), order="shard_blocks", world_size=2, rank=0)
+    second = loader(remote(), order=order, world_size=2, rank=0)
     second.load_state_dict(first.state_dict())
-    ref = take_batches(loader(local, order="shard_blocks", world_size=2, rank=0), stop + 4)
+    ref = take_batches(loader(local, order=order, world_size=2, rank=0), stop + 4)
     assert_batches_equal(head + take_batches(second, 4), ref)
     # elastic 2 -> 3: the rest of the epoch exactly once, contents as locally
     states = []
     seen = []
     for rank in range(2):
-        ld = loader(remote(), order="shard_blocks", world_size=2, rank=rank)
+        ld = loader(remote(), order=order, world_size=2, rank=rank)
         it = iter(ld)
         for _ in range(stop):
             seen.append(next(it))
         states.append(ld.state_dict())
     assert states[0] == states[1]
     for rank in range(3):
-        ld = loader(remote(), order="shard_blocks", world_size=3, rank=rank)
+        ld = loader(remote(), order=order, world_size=3, rank=rank)
         ld.load_state_dict(states[0])
         seen.extend(iter(ld))
     valid = np.concatenate([b["_index"][b["_valid"]] for b in seen])
