@@ -113,3 +113,64 @@ def test_static_link_has_no_system_libjpeg():
     ldd = subprocess.run(["ldd", jpeg.__file__], capture_output=True, text=True)
     assert ldd.returncode == 0, ldd.stderr
     assert "libjpeg" not in ldd.stdout, ldd.stdout
+
+
+MAIN_C = r"""
+#include <stdio.h>
+#include "huffman.h"
+int main(void)
+{
+    int ok = fl_huff_verified();
+    printf("%d|%s|%s|%s\n", ok, fl_libjpeg_runtime_version(), fl_libjpeg_library(),
+           fl_huff_verdict());
+    return 0;
+}
+"""
+
+
+def _compile(tmp_path, *extra):
+    import shutil
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None or not os.path.exists("/usr/include/jpeglib.h"):
+        pytest.skip("needs a C compiler and libjpeg-turbo's headers (the wheel job has neither)")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    src = os.path.join(root, "csrc", "image")
+    if not os.path.exists(os.path.join(src, "huffcheck.c")):
+        pytest.skip("needs the source tree")
+    (tmp_path / "main.c").write_text(MAIN_C)
+    exe = tmp_path / "check"
+    cmd = [cc, "-O1", "-std=c11", f"-I{src}", str(tmp_path / "main.c"),
+           os.path.join(src, "huffcheck.c"), os.path.join(src, "huffman.c"), *extra,
+           "-o", str(exe), "-ljpeg", "-ldl", "-lpthread"]
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # the ASan job's
+    built = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert built.returncode == 0, built.stderr
+    return exe
+
+
+def _check(exe, **env):
+    out = subprocess.run([str(exe)], capture_output=True, text=True, env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr
+    ok, version, library, verdict = out.stdout.strip().split("|", 3)
+    return ok == "1", version, library, verdict
+
+
+def test_shared_library_release_is_read_from_the_mapped_file(tmp_path):
+    """FASTLOAD_LIBJPEG=shared: the load-time check reads the release from the libjpeg the
+    dynamic loader mapped (its "libjpeg-turbo version X" string), not from the headers."""
+    exe = _compile(tmp_path)
+    ok, version, library, verdict = _check(exe)
+    assert "libjpeg.so" in library, library
+    assert version in VERIFIED and ok, verdict
+    ok, version, _, verdict = _check(exe, FASTLOAD_TEST_LIBJPEG_VERSION="2.0.90")
+    assert not ok and "'2.0.90'" in verdict, verdict
+
+
+def test_archive_from_another_release_is_refused(tmp_path):
+    """Linked statically from an archive whose release (read by setup.py) is not verified:
+    refused at load time even though the headers are a verified release."""
+    exe = _compile(tmp_path, '-DFL_LIBJPEG_LINKED_VERSION="3.1.0"')
+    ok, version, library, verdict = _check(exe)
+    assert (ok, version, library) == (False, "3.1.0", "linked statically"), verdict
+    assert "not verified" in verdict
