@@ -289,3 +289,35 @@ def test_worker_processes_in_a_script_without_main_guard_say_what_to_add(raw, tm
     assert "unguarded.py" in last
     summary = json.dumps(done.stderr)
     assert summary.count("Traceback") == 1  # the parent's only, no worker tracebacks
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_exits_at_once(raw, reference, clean_run_s, tmp_path):
+    out = tmp_path / "ds"
+    proc = subprocess.Popen(
+        _cli(raw, out, "--workers", "2"),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5 * clean_run_s)
+    sent = time.monotonic()
+    for _ in range(2):  # an impatient user
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < LATENCY_S
+    if proc.returncode != 0:
+        assert proc.returncode in (130, -2), stderr
+        assert "Traceback" not in stderr, stderr
+    deadline = time.monotonic() + LATENCY_S
+    while _live_in_group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _live_in_group(proc.pid)
+    if proc.returncode != 0:
+        builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
+    assert _files(out) == reference
