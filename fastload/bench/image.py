@@ -21,7 +21,8 @@ so load from other processes hits all alike):
 - full mode only: train / eval rows again after raising glibc's mmap and trim thresholds
   (``mallopt``), the tuned-malloc peers of NOTES-kernels.
 
-Peers that are not installed (or fail to import) are reported as missing (broken) rows. Files: photo-like RGB q90 4:2:0
+Peers that are not installed (or fail to import) are reported as missing (broken) rows.
+Files: photo-like RGB q90 4:2:0
 JPEGs around 500x375 (+-30 % per side, some portrait), about 90 KB each, generated
 in-process. Pin to one core for one-thread figures:
 ``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare.py image``.

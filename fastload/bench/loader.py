@@ -282,7 +282,8 @@ def run(threads=1, quick=False):
         row = peer("torch DataLoader num_workers=0", peer0, fast, "same data, transform, batch")
         row["ratio"] = statistics.median(r[1][0] / r[3][0] for r in runs)  # per-repeat ratios
         rows.append(row)
-    if torch is not None and threads > 0 and not quick:  # worker-process start-up alone takes seconds
+    # worker-process start-up alone takes seconds
+    if torch is not None and threads > 0 and not quick:
         peer_n = _median(lambda: measure(torch_epoch, ds, transform, threads)[0], 3)
         rows.append(
             peer(

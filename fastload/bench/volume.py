@@ -198,8 +198,12 @@ def run(threads=1, quick=False):
     idx = [nearest_indices(a, b) for a, b in zip(lab.shape, new, strict=False)]
     (nbo,) = _race([lambda: _resample_nb.nearest_range(lab, out8, *idx, 0, new[0])], repeats)
     rows.append(
-        baseline("nearest u8 numba gather out= (before C)", rate(nbo),
-                 "the Numba kernel 1-byte labels used before the SIMD C kernel", unit=mv)  # fmt: skip
+        baseline(
+            "nearest u8 numba gather out= (before C)",
+            rate(nbo),
+            "the Numba kernel 1-byte labels used before the SIMD C kernel",
+            unit=mv,
+        )
     )
     lab = tl = out8 = tout8 = None
 

@@ -21,7 +21,9 @@ def register(sub):
     p.add_argument("--threads", type=int, default=1, help="threads for every contender (default 1)")
     p.add_argument("--quick", action="store_true", help="small inputs, few repeats")
     p.add_argument("--json", default=None, dest="json_path", help="write the rows as JSON here")
-    p.add_argument("--plot", default=None, help="write a PNG bar chart of fastload / peer ratios here")
+    p.add_argument(
+        "--plot", default=None, help="write a PNG bar chart of fastload / peer ratios here"
+    )
     p.set_defaults(func=_run)
 
 

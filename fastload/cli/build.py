@@ -94,7 +94,11 @@ def register(sub):
             "'fail' stops the build (status 3) (default: leave it out, list it, exit with "
             "status 3 at the end)",
         )
-        p.add_argument("--quiet", action="store_true", help="no progress bar (default: a bar when stderr is a terminal)")
+        p.add_argument(
+            "--quiet",
+            action="store_true",
+            help="no progress bar (default: a bar when stderr is a terminal)",
+        )
         p.add_argument(
             "--samples-per-shard",
             type=positive_int,
@@ -157,7 +161,9 @@ def register(sub):
         "(default: %(default)s)",
     )
     p.add_argument(
-        "--pcm", action="store_true", help="store int16 PCM samples (default: the original FLAC bytes)"
+        "--pcm",
+        action="store_true",
+        help="store int16 PCM samples (default: the original FLAC bytes)",
     )
     p.set_defaults(func=_run, preload=["fastload.builders"])
 
