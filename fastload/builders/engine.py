@@ -365,6 +365,13 @@ def _worker_main(conn, parent_pid, report_progress):
         signal.signal(s, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     _die_with_parent(parent_pid)
+    try:
+        _serve_parts(conn, report_progress)
+    except OSError:  # EPIPE / ECONNRESET: the parent stopped the build and closed the pipe;
+        os._exit(1)  # nobody is left to report to, and a traceback here would be noise
+
+
+def _serve_parts(conn, report_progress):
     conn.send(("ready",))  # start-up (which re-ran the main script) is over
     tick = (lambda n: conn.send(("tick", n))) if report_progress else None
     while True:
@@ -441,27 +448,33 @@ def _run_local(args, workers, bar):
         for _, conn in procs:
             assign(conn)
         by_sentinel = {p.sentinel: (p, conn) for p, conn in procs}
+        by_conn = {conn: p for p, conn in procs}
+
+        def died(p, conn):
+            p.join(5)
+            if p.exitcode == MAIN_GUARD_EXIT and conn not in started:
+                return main_guard_error("fastload build")
+            if conn not in started:
+                return _startup_error(p)
+            return FastloadError(
+                f"build worker {p.name} died (exit code {p.exitcode}) while "
+                "building a part; nothing was marked complete, rerun to resume"
+            )
+
         while busy:
             ready = wait([*busy, *(p.sentinel for p, c in procs if c in busy)], timeout=POLL_S)
             for obj in ready:
                 if obj in by_sentinel:
                     p, conn = by_sentinel[obj]
                     if conn in busy and not conn.poll():
-                        p.join(1)
-                        if p.exitcode == MAIN_GUARD_EXIT and conn not in started:
-                            raise main_guard_error("fastload build")
-                        if conn not in started:
-                            raise _startup_error(p)
-                        raise FastloadError(
-                            f"build worker {p.name} died (exit code {p.exitcode}) while "
-                            "building a part; nothing was marked complete, rerun to resume"
-                        )
+                        raise died(p, conn)
                     continue
                 conn = obj
                 try:
                     msg = conn.recv()
-                except EOFError:
-                    continue  # its sentinel reports the death
+                except (EOFError, OSError):
+                    # EOF or ECONNRESET: the worker is gone (its last words were read)
+                    raise died(by_conn[conn], conn) from None
                 started.add(conn)
                 if msg[0] == "ready":
                     continue
@@ -472,6 +485,13 @@ def _run_local(args, workers, bar):
                 else:
                     _, k, exc, tb = msg
                     raise exc from RemoteTraceback(tb)
+        for _, conn in procs:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for p, conn in procs:
+            p.join(5)
     except BaseException:
         with _exit_on_second_interrupt():
             for p, _ in procs:
@@ -480,13 +500,7 @@ def _run_local(args, workers, bar):
                 p.join(2)
                 conn.close()
         raise
-    for _, conn in procs:
-        try:
-            conn.send(None)
-        except OSError:
-            pass
     for p, conn in procs:
-        p.join(5)
         if p.is_alive():
             p.kill()
             p.join(1)
