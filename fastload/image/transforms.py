@@ -24,10 +24,13 @@ __all__ = [
     "Compose",
     "CropParams",
     "FlipParams",
+    "ImagePreset",
+    "PRESETS",
     "Normalize",
     "RandomFlip",
     "RandomResizedCrop",
     "ResizeShorter",
+    "get_preset",
     "sample_crop_nvidia",
     "sample_crop_reference",
 ]
@@ -169,11 +172,87 @@ class FlipParams:
     flip: bool
 
 
-_PRESETS = {
-    # sampler, ratio, attempts, interpolation, antialias
-    "reference": (sample_crop_reference, (0.75, 1.33), 100, "tf_legacy", False),
-    "nvidia": (sample_crop_nvidia, (3 / 4, 4 / 3), 10, "bilinear", True),
+#: The crop samplers a preset names (``ImagePreset.sampler``).
+CROP_SAMPLERS = {"tf": sample_crop_reference, "dali": sample_crop_nvidia}
+
+
+@dataclass(frozen=True)
+class ImagePreset:
+    """Everything a preset fixes in the ResNet-50 image chain: plain values, no code.
+
+    The one preset table of the image modality is :data:`PRESETS`; the pipelines
+    (:func:`fastload.pipelines.resnet50_train` / ``resnet50_eval``) and
+    :class:`RandomResizedCrop` read it. A variant is ``dataclasses.replace(PRESETS[name],
+    ...)``, accepted wherever a preset name is.
+
+    Attributes
+    ----------
+    sampler : {"tf", "dali"}
+        Crop sampler (:data:`CROP_SAMPLERS`): :func:`sample_crop_reference` or
+        :func:`sample_crop_nvidia`.
+    ratio : (float, float)
+        Aspect range of the crop sampler.
+    attempts : int
+        Crop sampler attempts before its fallback.
+    interpolation, antialias
+        Resampling (:func:`fastload.image.output_spec`).
+    mean, std : tuple of 3 float or None
+        Normalisation in 0-255 units (``std=None``: mean subtraction only).
+    dct_scale : bool
+        Training default for DCT-domain downscaling of the decode.
+    eval_rounding : {"floor", "round"}
+        Longer side of the eval resize (:func:`fastload.image.resize_shorter_box`).
+    flip_p : float
+        Probability of the training mirror.
+    """
+
+    sampler: str
+    ratio: tuple
+    attempts: int
+    interpolation: str
+    antialias: bool
+    mean: tuple
+    std: tuple | None
+    dct_scale: bool
+    eval_rounding: str
+    flip_p: float = 0.5
+
+    def __post_init__(self):
+        if self.sampler not in CROP_SAMPLERS:
+            raise ValueError(
+                f"ImagePreset.sampler must be one of {sorted(CROP_SAMPLERS)}, not {self.sampler!r}"
+            )
+
+    def sample_crop(self, rng, height, width, *, area=(0.05, 1.0)):
+        """Draw a crop box ``(top, left, h, w)`` with this preset's sampler and ranges."""
+        return CROP_SAMPLERS[self.sampler](rng, height, width, area=area, ratio=self.ratio,
+                                           attempts=self.attempts)
+
+
+#: The image preset table: ``"reference"`` (MLPerf TF reference) and ``"nvidia"`` (NVIDIA's
+#: DALI submission); see :mod:`fastload.pipelines.resnet50`.
+PRESETS = {
+    "reference": ImagePreset(
+        sampler="tf", ratio=(0.75, 1.33), attempts=100, interpolation="tf_legacy",
+        antialias=False, mean=TF_REFERENCE_MEAN, std=None, dct_scale=False,
+        eval_rounding="floor",
+    ),
+    "nvidia": ImagePreset(
+        sampler="dali", ratio=(3 / 4, 4 / 3), attempts=10, interpolation="bilinear",
+        antialias=True, mean=IMAGENET_MEAN, std=IMAGENET_STD, dct_scale=True,
+        eval_rounding="round",
+    ),
 }
+
+
+def get_preset(preset):
+    """The :class:`ImagePreset` of a name in :data:`PRESETS`, or ``preset`` itself."""
+    if isinstance(preset, ImagePreset):
+        return preset
+    if isinstance(preset, str) and preset in PRESETS:
+        return PRESETS[preset]
+    names = " or ".join(repr(k) for k in sorted(PRESETS, reverse=True))
+    raise ValueError(f"preset must be {names} or an ImagePreset, not {preset!r}")
 
 
 class RandomResizedCrop(Transform):
@@ -182,8 +261,8 @@ class RandomResizedCrop(Transform):
     Parameters
     ----------
     size : int | (int, int)
-    preset : {"nvidia", "reference"}
-        Sampler and resampling semantics (see the module docstring).
+    preset : {"nvidia", "reference"} or ImagePreset
+        Sampler and resampling semantics (:data:`PRESETS`).
     area, ratio, attempts : optional
         Override the preset's ranges.
     interpolation, antialias : optional
@@ -192,34 +271,42 @@ class RandomResizedCrop(Transform):
         Output options of the fused kernel (default: uint8 HWC, no normalisation).
     dct_scale : bool
         For encoded input: allow DCT-domain downscaling.
+    strict : bool
+        For encoded input: truncated / corrupt data raises DecodeError.
     """
 
     def __init__(self, size=224, *, preset="nvidia", area=(0.05, 1.0), ratio=None,
                  attempts=None, interpolation=None, antialias=None, dtype="uint8",
-                 layout="HWC", mean=None, std=None, pad_channels=3, dct_scale=True):
-        if preset not in _PRESETS:
-            raise ValueError(f"preset must be one of {sorted(_PRESETS)}, not {preset!r}")
-        sampler, p_ratio, p_attempts, p_interp, p_aa = _PRESETS[preset]
+                 layout="HWC", mean=None, std=None, pad_channels=3, dct_scale=True,
+                 strict=True):
+        p = get_preset(preset)
         self.preset = preset
         self.area = tuple(area)
-        self.ratio = tuple(ratio) if ratio is not None else p_ratio
-        self.attempts = attempts if attempts is not None else p_attempts
+        self.ratio = tuple(ratio) if ratio is not None else p.ratio
+        self.attempts = attempts if attempts is not None else p.attempts
         self.dct_scale = dct_scale
-        self._sampler = sampler
+        self.strict = strict
+        self._sampler = CROP_SAMPLERS[p.sampler]
         self.spec = ops.output_spec(size, dtype=dtype, layout=layout, mean=mean, std=std,
                                     pad_channels=pad_channels,
-                                    interpolation=interpolation or p_interp,
-                                    antialias=p_aa if antialias is None else antialias)
+                                    interpolation=interpolation or p.interpolation,
+                                    antialias=p.antialias if antialias is None else antialias)
 
     def sample_params(self, rng, meta):
         h, w = _hw(meta)
         return CropParams(*self._sampler(rng, h, w, area=self.area, ratio=self.ratio,
                                          attempts=self.attempts))
 
-    def apply(self, x, params, *, flip=False, out=None):
+    def apply(self, x, params, *, flip=False, out=None, info=None, name=None):
+        """Resample ``params.box`` of ``x`` (mirrored if ``flip``) into ``out``.
+
+        For encoded ``x``: ``info`` is its header when already read, ``name`` is used in
+        error messages (:func:`fastload.image.decode_resized_crop`).
+        """
         if _is_encoded(x):
             return ops.decode_resized_crop(x, params.box, self.spec, flip=flip,
-                                           dct_scale=self.dct_scale, out=out)
+                                           dct_scale=self.dct_scale, strict=self.strict,
+                                           out=out, info=info, name=name)
         return ops._apply(ops._check_image(x), params.box, self.spec, flip, out)
 
     def output_meta(self, meta, params):

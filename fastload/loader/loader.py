@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Mapping
 
 from .collate import Collate
-from .pipeline import SamplePipeline
+from .pipeline import SamplePipeline, output_spec_of
 from .sampler import EPOCH_END_POLICIES, ORDERS, num_batches, plan_epoch
 
 __all__ = ["Loader"]
@@ -196,9 +196,9 @@ class Loader:
         self._shard_of = shard_of
         self._resume_layout = None  # (epoch, (world_size, batch_size)) from a loaded state
         self.collate = Collate() if collate is None else collate
-        spec = getattr(transform, "output_spec", None) if transform is not None else None
+        spec = output_spec_of(transform)
         use_out = spec is not None and isinstance(self.collate, Collate)
-        self.output_spec = _normalize_spec(spec()) if use_out else None
+        self.output_spec = _normalize_spec(spec) if use_out else None
         self._pipeline = SamplePipeline(
             dataset,
             transform,

@@ -22,7 +22,14 @@ from fastload.errors import SampleError
 
 from .sampler import epoch_order, shard_block_order
 
-__all__ = ["SamplePipeline", "allocate_out", "assemble", "describe_sample", "run_batch"]
+__all__ = [
+    "SamplePipeline",
+    "allocate_out",
+    "assemble",
+    "describe_sample",
+    "output_spec_of",
+    "run_batch",
+]
 
 MAX_SUBSTITUTES = 64
 
@@ -39,24 +46,14 @@ def describe_sample(dataset, index):
     return shard, row
 
 
-def _rng_keyword_only(transform):
-    """True when ``transform`` takes ``rng`` keyword-only (``Transform.__call__(x, *, rng)``)."""
-    import inspect
+def output_spec_of(transform):
+    """``transform.output_spec()`` when it defines one, else None (no fixed-shape outputs).
 
-    if transform is None:
-        return False
-    try:
-        params = list(inspect.signature(transform).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-    if len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional):
-        return False
-    return any(p.name == "rng" and p.kind == p.KEYWORD_ONLY for p in params)
+    A :class:`fastload.transforms.Transform` always has the method (None by default); a
+    plain callable may define it too.
+    """
+    spec = getattr(transform, "output_spec", None) if transform is not None else None
+    return None if spec is None else spec()
 
 
 class SamplePipeline:
@@ -67,7 +64,8 @@ class SamplePipeline:
     dataset : sized, indexable
         ``dataset[i] -> dict``.
     transform : callable or None
-        ``transform(sample, rng) -> dict`` (``out=`` too when it has ``output_spec``).
+        Called as ``transform(sample, rng) -> dict``, with ``out=`` added when ``use_out``
+        (the one calling convention of :mod:`fastload.transforms`; no other is tried).
     seed : int
     shuffle : bool
     on_error : {"raise", "skip"}
@@ -100,7 +98,6 @@ class SamplePipeline:
         self.on_error = on_error
         self.use_out = use_out
         self.num_samples = len(dataset)
-        self._rng_keyword = _rng_keyword_only(transform)
         self._order = (None, None)
 
     def __getstate__(self):
@@ -142,10 +139,7 @@ class SamplePipeline:
         t1 = time.perf_counter()
         if self.transform is not None:
             rng = sample_rng(self.seed, epoch, index)
-            if self._rng_keyword:
-                kwargs = {"rng": rng} if out is None else {"rng": rng, "out": out}
-                sample = self.transform(sample, **kwargs)
-            elif out is not None:
+            if out is not None:
                 sample = self.transform(sample, rng, out=out)
             else:
                 sample = self.transform(sample, rng)

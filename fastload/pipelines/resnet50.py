@@ -31,42 +31,18 @@ Presets:
 
 from dataclasses import dataclass
 
+from fastload._rng import as_generator
 from fastload.image import codec, ops
 from fastload.image.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    TF_REFERENCE_MEAN,
-    sample_crop_nvidia,
-    sample_crop_reference,
+    CropParams,
+    RandomFlip,
+    RandomResizedCrop,
+    get_preset,
 )
 from fastload.pipelines._keys import field
+from fastload.transforms import Transform
 
 __all__ = ["ResNet50Eval", "ResNet50Train", "TrainParams", "resnet50_eval", "resnet50_train"]
-
-_PRESETS = {
-    "reference": {
-        "sampler": sample_crop_reference,
-        "ratio": (0.75, 1.33),
-        "attempts": 100,
-        "interpolation": "tf_legacy",
-        "antialias": False,
-        "mean": TF_REFERENCE_MEAN,
-        "std": None,
-        "dct_scale": False,
-        "eval_rounding": "floor",
-    },
-    "nvidia": {
-        "sampler": sample_crop_nvidia,
-        "ratio": (3 / 4, 4 / 3),
-        "attempts": 10,
-        "interpolation": "bilinear",
-        "antialias": True,
-        "mean": IMAGENET_MEAN,
-        "std": IMAGENET_STD,
-        "dct_scale": True,
-        "eval_rounding": "round",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -80,12 +56,6 @@ class TrainParams:
     flip: bool
 
 
-def _preset(preset):
-    if preset not in _PRESETS:
-        raise ValueError(f"preset must be 'nvidia' or 'reference', not {preset!r}")
-    return _PRESETS[preset]
-
-
 def _name(sample):
     for k in ("path", "file", "filename", "name", "key"):
         v = sample.get(k)
@@ -94,35 +64,42 @@ def _name(sample):
     return None
 
 
-class _Base:
+class _Base(Transform):
+    """What train and eval share: the preset (:data:`fastload.image.transforms.PRESETS`),
+    the output spec, reading the header (:meth:`describe`) and the sample-dict plumbing."""
+
     def __init__(self, preset, size, dtype, layout, pad_channels, dct_scale, strict, key):
         self.preset = preset
         self.key = key
         self.strict = strict
-        p = _preset(preset)
+        self.params = p = get_preset(preset)
+        self.dct_scale = p.dct_scale if dct_scale is None else bool(dct_scale)
         if dtype == "uint8":  # raw pixels: normalisation happens later (e.g. on the GPU)
-            mean, std = None, None
+            self.mean, self.std = None, None
         else:
-            mean, std = p["mean"], p["std"]
-        self.dct_scale = p["dct_scale"] if dct_scale is None else bool(dct_scale)
-        self.spec = ops.output_spec(size, dtype=dtype, layout=layout, mean=mean, std=std,
-                                    pad_channels=pad_channels,
-                                    interpolation=p["interpolation"], antialias=p["antialias"])
-        self._p = p
+            self.mean, self.std = p.mean, p.std
+        self.spec = ops.output_spec(size, dtype=dtype, layout=layout, mean=self.mean,
+                                    std=self.std, pad_channels=pad_channels,
+                                    interpolation=p.interpolation, antialias=p.antialias)
 
     def output_spec(self):
         """``{key: (shape, dtype)}`` of what this transform writes (batch-buffer protocol)."""
         return {self.key: (self.spec.shape, self.spec.np_dtype)}
 
-    def _run(self, sample, box, flip, clamp, out, info):
-        data = field(sample, self.key, type(self).__name__)
-        dest = None if out is None else out.get(self.key)
-        result = ops.decode_resized_crop(data, box, self.spec, flip=flip, clamp=clamp,
-                                         dct_scale=self.dct_scale, strict=self.strict,
-                                         out=dest, info=info, name=_name(sample))
+    def describe(self, sample):
+        """The image header (:class:`~fastload.image.ImageInfo`) the crop is drawn from."""
+        return codec.read_header(field(sample, self.key, type(self).__name__),
+                                 strict=self.strict, name=_name(sample))
+
+    def _result(self, sample, image):
         sample = dict(sample)  # the caller's dict (e.g. a cached record) stays untouched
-        sample[self.key] = result
+        sample[self.key] = image
         return sample
+
+    def __call__(self, sample, rng=None, *, out=None):
+        info = self.describe(sample)  # read once, handed on to the decode
+        params = self.sample_params(as_generator(rng), info)
+        return self.apply(sample, params, out=out, info=info)
 
     def __repr__(self):
         s = self.spec
@@ -131,32 +108,47 @@ class _Base:
 
 
 class ResNet50Train(_Base):
-    """Training transform; see :func:`resnet50_train`."""
+    """Training transform; see :func:`resnet50_train`.
+
+    Composed of :class:`~fastload.image.transforms.RandomResizedCrop` (``self.crop``: the
+    preset's sampler, fused decode + resample + normalize) and
+    :class:`~fastload.image.transforms.RandomFlip` (``self.flip``, applied by the same
+    kernel); parameters are drawn crop first, then flip.
+    """
 
     def __init__(self, *, preset="nvidia", size=224, dtype="float32", layout="CHW",
                  pad_channels=3, area=(0.05, 1.0), dct_scale=None, strict=True, key="image"):
         super().__init__(preset, size, dtype, layout, pad_channels, dct_scale, strict, key)
         self.area = tuple(area)
+        s = self.spec
+        self.crop = RandomResizedCrop(
+            (s.height, s.width), preset=self.params, area=self.area, dtype=dtype,
+            layout=layout, mean=self.mean, std=self.std, pad_channels=pad_channels,
+            dct_scale=self.dct_scale, strict=strict,
+        )
+        self.flip = RandomFlip(self.params.flip_p)
 
     def sample_params(self, rng, info):
         """Draw the crop box (full-resolution pixels) then the flip."""
-        p = self._p
-        top, left, h, w = p["sampler"](rng, info.height, info.width, area=self.area,
-                                       ratio=p["ratio"], attempts=p["attempts"])
-        return TrainParams(top, left, h, w, bool(rng.random() < 0.5))
+        box = self.crop.sample_params(rng, info)
+        return TrainParams(*box.box, self.flip.sample_params(rng, info).flip)
 
     def apply(self, sample, params, out=None, info=None):
-        box = (params.top, params.left, params.height, params.width)
-        return self._run(sample, box, params.flip, "box", out, info)
-
-    def __call__(self, sample, rng, out=None):
-        info = codec.read_header(field(sample, self.key, type(self).__name__),
-                                 strict=self.strict, name=_name(sample))
-        return self.apply(sample, self.sample_params(rng, info), out, info)
+        data = field(sample, self.key, type(self).__name__)
+        dest = None if out is None else out.get(self.key)
+        box = CropParams(params.top, params.left, params.height, params.width)
+        image = self.crop.apply(data, box, flip=params.flip, out=dest, info=info,
+                                name=_name(sample))
+        return self._result(sample, image)
 
 
 class ResNet50Eval(_Base):
-    """Evaluation transform; see :func:`resnet50_eval`."""
+    """Evaluation transform; see :func:`resnet50_eval`.
+
+    :func:`fastload.image.resize_shorter_box` (resize the shorter side, centre crop)
+    turned into one source box, decoded and resampled by
+    :func:`fastload.image.decode_resized_crop`.
+    """
 
     def __init__(self, *, preset="nvidia", size=224, resize=256, dtype="float32", layout="CHW",
                  pad_channels=3, dct_scale=False, strict=True, key="image"):
@@ -170,12 +162,18 @@ class ResNet50Eval(_Base):
         """Source box equivalent to resize-shorter + centre crop (full-res pixels)."""
         return ops.resize_shorter_box(info.height, info.width, self.resize,
                                       (self.spec.height, self.spec.width),
-                                      rounding=self._p["eval_rounding"])
+                                      rounding=self.params.eval_rounding)
 
-    def __call__(self, sample, rng=None, out=None):
-        info = codec.read_header(field(sample, self.key, type(self).__name__),
-                                 strict=self.strict, name=_name(sample))
-        return self._run(sample, self.box(info), False, "image", out, info)
+    def apply(self, sample, params=None, out=None, info=None):
+        data = field(sample, self.key, type(self).__name__)
+        name = _name(sample)
+        if info is None:
+            info = codec.read_header(data, strict=self.strict, name=name)
+        dest = None if out is None else out.get(self.key)
+        image = ops.decode_resized_crop(data, self.box(info), self.spec, flip=False,
+                                        clamp="image", dct_scale=self.dct_scale,
+                                        strict=self.strict, out=dest, info=info, name=name)
+        return self._result(sample, image)
 
 
 def resnet50_train(*, preset="nvidia", size=224, dtype="float32", layout="CHW", pad_channels=3,
@@ -184,8 +182,9 @@ def resnet50_train(*, preset="nvidia", size=224, dtype="float32", layout="CHW", 
 
     Parameters
     ----------
-    preset : {"nvidia", "reference"}
-        See the module docstring.
+    preset : {"nvidia", "reference"} or ImagePreset
+        See the module docstring; a variant is
+        ``dataclasses.replace(fastload.image.transforms.PRESETS["nvidia"], ...)``.
     size : int
         Output height and width (224).
     dtype : {"float32", "float16", "uint8"}

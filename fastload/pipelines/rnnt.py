@@ -50,6 +50,7 @@ use ``duration * speed`` to order batches). The DSP chain is identical.
 """
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,8 +61,10 @@ from fastload.audio.resampling import resample, resampled_length
 from fastload.audio.transforms import SpecAugment, nonsilent_region, stack_frames
 from fastload.errors import DecodeError, LimitError
 from fastload.pipelines._keys import field
+from fastload.transforms import Transform
 
 __all__ = [
+    "RnntParams",
     "RnntTransform",
     "WithSpeed",
     "draw_speeds",
@@ -107,8 +110,36 @@ def _check_rate(name, rate, what):
         )
 
 
-class RnntTransform:
-    """The RNN-T feature transform; build it with :func:`rnnt_train` / :func:`rnnt_eval`."""
+@dataclass(frozen=True)
+class RnntParams:
+    """Everything random about one RNN-T sample (log it, replay it with ``apply``).
+
+    ``speed`` is the speed factor (1.0: unperturbed). The dither noise and the SpecAugment
+    masks depend on the decoded, resampled and trimmed length, known only in ``apply``:
+    they are drawn there from ``stream``, the state of the sample's bit generator right
+    after the speed draw (``rng.bit_generator.state``), so the pair replays the sample
+    bit for bit.
+    """
+
+    speed: float
+    stream: dict
+
+
+def _resume(stream):
+    """A Generator continuing from a bit-generator ``state`` dict."""
+    bits = getattr(np.random, stream["bit_generator"])()
+    bits.state = stream
+    return np.random.Generator(bits)
+
+
+class RnntTransform(Transform):
+    """The RNN-T feature transform; build it with :func:`rnnt_train` / :func:`rnnt_eval`.
+
+    A :class:`fastload.transforms.Transform` over sample dicts: :meth:`sample_params`
+    draws the speed factor (:class:`RnntParams`), :meth:`apply` runs the chain of the
+    module docstring from the public functions (``decode``, ``resample``,
+    ``nonsilent_region``, the log-mel kernel, :class:`SpecAugment`, ``stack_frames``).
+    """
 
     collate_pad = {"features": 0}
 
@@ -205,8 +236,31 @@ class RnntTransform:
         _check_rate(name, rate, "sample rate")
         return x, rate
 
-    def __call__(self, sample, rng=None):
+    def _speed(self, rng, sample):
+        """The speed factor: pre-drawn ``sample["speed"]`` (nvidia) or a draw."""
+        if not (self.train and self.speed_perturbation is not None):
+            return 1.0
+        lo, hi, p = self.speed_perturbation
+        speed = sample.get("speed") if self.preset == "nvidia" else None
+        if speed is None:
+            apply = p >= 1.0 or rng.random() < p
+            speed = float(rng.uniform(lo, hi)) if apply else 1.0
+        return float(speed)
+
+    def sample_params(self, rng, sample):
+        """Draw the speed factor; keep the generator's state for dither and masks."""
+        speed = self._speed(rng, sample)
+        return RnntParams(speed, rng.bit_generator.state)
+
+    def apply(self, sample, params, out=None):
+        return self._run(sample, params.speed, _resume(params.stream))
+
+    def __call__(self, sample, rng=None, *, out=None):
+        # apply(sample, sample_params(rng, sample)) without the state round trip
         rng = as_generator(rng)
+        return self._run(sample, self._speed(rng, sample), rng)
+
+    def _run(self, sample, speed, rng):
         name = self._name(sample)
         x, rate = self._signal(sample, name)
         if self.train and self.max_duration is not None and x.shape[0] > self.max_duration * rate:
@@ -215,14 +269,7 @@ class RnntTransform:
                 f"{self.max_duration} s; filter the dataset first (builders.librispeech or "
                 f"fastload.pipelines.rnnt.select_duration)"
             )
-        target = float(self.sample_rate)
-        if self.train and self.speed_perturbation is not None:
-            lo, hi, p = self.speed_perturbation
-            speed = sample.get("speed") if self.preset == "nvidia" else None
-            if speed is None:
-                apply = p >= 1.0 or rng.random() < p
-                speed = float(rng.uniform(lo, hi)) if apply else 1.0
-            target *= float(speed)
+        target = float(self.sample_rate) * speed
         if target != rate:
             m = resampled_length(x.shape[0], rate, target)
             if m > DEFAULT_MAX_SAMPLES:

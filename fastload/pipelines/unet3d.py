@@ -16,6 +16,7 @@ import numpy as np
 
 from fastload.errors import SchemaError
 from fastload.pipelines._keys import field
+from fastload.transforms import Transform
 from fastload.volume import _transforms_nb
 from fastload.volume.resample import resample_to_spacing, resampled_shape
 from fastload.volume.sliding_window import prepare_eval, sliding_windows
@@ -176,8 +177,14 @@ class Unet3dTrainParams:
     noise: NoiseParams
 
 
-class Unet3dTrain:
+class Unet3dTrain(Transform):
     """Training transform ``transform(sample, rng, out=None) -> sample``.
+
+    A :class:`fastload.transforms.Transform` over sample dicts composed of the volume
+    transforms ``self.crop`` (:class:`~fastload.volume.transforms.RandomBalancedCrop`),
+    ``self.flip`` (:class:`~fastload.volume.transforms.RandomFlip`), ``self.brightness``
+    (:class:`~fastload.volume.transforms.RandomBrightness`) and ``self.noise``
+    (:class:`~fastload.volume.transforms.GaussianNoise`), drawn in that order.
 
     Reads ``sample["image"]`` (float32 (1, D, H, W), normalised) and ``sample["label"]``
     (uint8 (1, D, H, W)), both possibly read-only zero-copy views, never written. Optional
@@ -272,9 +279,6 @@ class Unet3dTrain:
         result["label"] = lab_out
         return result
 
-    def __call__(self, sample, rng, out=None):
-        return self.apply(sample, self.sample_params(rng, sample), out=out)
-
 
 def unet3d_train(*, preset="reference", patch=(128, 128, 128), oversampling=0.4):
     """The MLPerf 3D U-Net training transform (see :class:`Unet3dTrain`).
@@ -286,8 +290,10 @@ def unet3d_train(*, preset="reference", patch=(128, 128, 128), oversampling=0.4)
     return Unet3dTrain(preset=preset, patch=patch, oversampling=oversampling)
 
 
-class Unet3dEval:
-    """Eval transform ``transform(sample, rng=None) -> sample``: pre-crop + -2.2 padding.
+class Unet3dEval(Transform):
+    """Eval transform ``transform(sample, rng=None) -> sample``: pre-crop + -2.2 padding
+    (:func:`~fastload.volume.sliding_window.prepare_eval`,
+    :func:`~fastload.volume.sliding_window.sliding_windows`); nothing is random.
 
     Output keys: ``image`` float32 (1, Dp, Hp, Wp) padded, ``label`` (1, D', H', W')
     pre-cropped, ``paddings`` int64 (3, 2) and ``windows`` int64 (n, 3) window starts.
@@ -299,7 +305,7 @@ class Unet3dEval:
     def __repr__(self):
         return f"Unet3dEval(roi={self.roi}, overlap={self.overlap}, padding_val={self.padding_val})"
 
-    def __call__(self, sample, rng=None):
+    def apply(self, sample, params=None, out=None):
         image = np.asarray(field(sample, "image", type(self).__name__), dtype=np.float32)
         if image.ndim == 3:
             image = image[None]
