@@ -72,7 +72,7 @@ class _Base(Transform):
         self.preset = preset
         self.key = key
         self.strict = strict
-        self.params = p = get_preset(preset)
+        self.preset_values = p = get_preset(preset)
         self.dct_scale = p.dct_scale if dct_scale is None else bool(dct_scale)
         if dtype == "uint8":  # raw pixels: normalisation happens later (e.g. on the GPU)
             self.mean, self.std = None, None
@@ -122,11 +122,11 @@ class ResNet50Train(_Base):
         self.area = tuple(area)
         s = self.spec
         self.crop = RandomResizedCrop(
-            (s.height, s.width), preset=self.params, area=self.area, dtype=dtype,
+            (s.height, s.width), preset=self.preset_values, area=self.area, dtype=dtype,
             layout=layout, mean=self.mean, std=self.std, pad_channels=pad_channels,
             dct_scale=self.dct_scale, strict=strict,
         )
-        self.flip = RandomFlip(self.params.flip_p)
+        self.flip = RandomFlip(self.preset_values.flip_p)
 
     def sample_params(self, rng, info):
         """Draw the crop box (full-resolution pixels) then the flip."""
@@ -162,7 +162,7 @@ class ResNet50Eval(_Base):
         """Source box equivalent to resize-shorter + centre crop (full-res pixels)."""
         return ops.resize_shorter_box(info.height, info.width, self.resize,
                                       (self.spec.height, self.spec.width),
-                                      rounding=self.params.eval_rounding)
+                                      rounding=self.preset_values.eval_rounding)
 
     def apply(self, sample, params=None, out=None, info=None):
         data = field(sample, self.key, type(self).__name__)

@@ -64,7 +64,9 @@ from fastload.pipelines._keys import field
 from fastload.transforms import Transform
 
 __all__ = [
+    "PRESETS",
     "RnntParams",
+    "RnntPreset",
     "RnntTransform",
     "WithSpeed",
     "draw_speeds",
@@ -108,6 +110,42 @@ def _check_rate(name, rate, what):
             f"(the range rnnt resamples from; fastload.pipelines.rnnt.MIN_SAMPLE_RATE / "
             f"MAX_SAMPLE_RATE)"
         )
+
+
+@dataclass(frozen=True)
+class RnntPreset:
+    """What a preset fixes in the RNN-T chain: plain values (the audio preset table is
+    :data:`PRESETS`; a variant is ``dataclasses.replace(PRESETS[name], ...)``, accepted
+    wherever a preset name is).
+
+    Attributes
+    ----------
+    spec_augment : {"reference", "nvidia"}
+        Mask rule of :class:`~fastload.audio.SpecAugment` (its ``preset`` argument).
+    speed_from_sample : bool
+        Use a pre-drawn ``sample["speed"]`` when present (NVIDIA draws the factors of an
+        epoch up front, :func:`draw_speeds`); otherwise every factor is drawn per sample.
+    """
+
+    spec_augment: str
+    speed_from_sample: bool
+
+
+#: The audio preset table: ``"reference"`` (MLPerf reference) and ``"nvidia"`` (NVIDIA's
+#: submission); see the module docstring.
+PRESETS = {
+    "reference": RnntPreset(spec_augment="reference", speed_from_sample=False),
+    "nvidia": RnntPreset(spec_augment="nvidia", speed_from_sample=True),
+}
+
+
+def get_preset(preset):
+    """The :class:`RnntPreset` of a name in :data:`PRESETS`, or ``preset`` itself."""
+    if isinstance(preset, RnntPreset):
+        return preset
+    if isinstance(preset, str) and preset in PRESETS:
+        return PRESETS[preset]
+    raise ValueError(f"preset must be 'reference' or 'nvidia' or an RnntPreset, got {preset!r}")
 
 
 @dataclass(frozen=True)
@@ -171,8 +209,7 @@ class RnntTransform(Transform):
         audio_key="audio",
         keep_audio=False,
     ):
-        if preset not in ("reference", "nvidia"):
-            raise ValueError(f"preset must be 'reference' or 'nvidia', got {preset!r}")
+        self.preset_values = values = get_preset(preset)
         self.train = bool(train)
         self.preset = preset
         self.max_duration = max_duration
@@ -192,7 +229,7 @@ class RnntTransform(Transform):
             preemphasis=preemphasis,
         )
         self.spec_augment = (
-            SpecAugment(freq_masks, max_freq, time_masks, max_time, preset=preset)
+            SpecAugment(freq_masks, max_freq, time_masks, max_time, preset=values.spec_augment)
             if spec_augment
             else None
         )
@@ -241,7 +278,7 @@ class RnntTransform(Transform):
         if not (self.train and self.speed_perturbation is not None):
             return 1.0
         lo, hi, p = self.speed_perturbation
-        speed = sample.get("speed") if self.preset == "nvidia" else None
+        speed = sample.get("speed") if self.preset_values.speed_from_sample else None
         if speed is None:
             apply = p >= 1.0 or rng.random() < p
             speed = float(rng.uniform(lo, hi)) if apply else 1.0
@@ -352,7 +389,8 @@ def rnnt_train(*, preset="reference", max_duration=16.7, **options):
 
     Parameters
     ----------
-    preset : {"reference", "nvidia"}
+    preset : {"reference", "nvidia"} or RnntPreset
+        See :data:`PRESETS`.
     max_duration : float or None
         Seconds; longer input raises LimitError (the filter belongs at build time).
     **options

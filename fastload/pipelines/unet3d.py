@@ -33,13 +33,65 @@ from fastload.volume.transforms import (
     pad_widths,
 )
 
-__all__ = ["Unet3dTrain", "Unet3dTrainParams", "unet3d_eval", "unet3d_preprocess", "unet3d_train"]
+__all__ = [
+    "PRESETS",
+    "Unet3dEval",
+    "Unet3dPreset",
+    "Unet3dTrain",
+    "Unet3dTrainParams",
+    "unet3d_eval",
+    "unet3d_preprocess",
+    "unet3d_train",
+]
 
 TARGET_SPACING = (1.6, 1.2, 1.2)
 CLIP = (-79.0, 304.0)
 MEAN, STD = 101.0, 76.9
 MIN_SHAPE = (128, 128, 128)
-PRESETS = ("reference", "nvidia")
+
+
+@dataclass(frozen=True)
+class Unet3dPreset:
+    """What a preset fixes in the 3D U-Net training chain: plain values (the volume preset
+    table is :data:`PRESETS`; a variant is ``dataclasses.replace(PRESETS[name], ...)``,
+    accepted wherever a preset name is).
+
+    Attributes
+    ----------
+    flip_p : float
+        Per-axis flip probability (:class:`~fastload.volume.transforms.RandomFlip`).
+    brightness : {"reference", "nvidia"}
+        Rule of :class:`~fastload.volume.transforms.RandomBrightness` (its ``preset``).
+    noise : {"reference", "nvidia"}
+        Rule of :class:`~fastload.volume.transforms.GaussianNoise` (its ``preset``).
+    brightness_factor, brightness_p, noise_std, noise_p : float
+        Their ranges and probabilities.
+    """
+
+    flip_p: float
+    brightness: str
+    noise: str
+    brightness_factor: float = 0.3
+    brightness_p: float = 0.1
+    noise_std: float = 0.1
+    noise_p: float = 0.1
+
+
+#: The volume preset table: ``"reference"`` (MLPerf reference) and ``"nvidia"`` (NVIDIA's
+#: submission); see :func:`unet3d_train`.
+PRESETS = {
+    "reference": Unet3dPreset(flip_p=1 / 3, brightness="reference", noise="reference"),
+    "nvidia": Unet3dPreset(flip_p=0.33, brightness="nvidia", noise="nvidia"),
+}
+
+
+def get_preset(preset):
+    """The :class:`Unet3dPreset` of a name in :data:`PRESETS`, or ``preset`` itself."""
+    if isinstance(preset, Unet3dPreset):
+        return preset
+    if isinstance(preset, str) and preset in PRESETS:
+        return PRESETS[preset]
+    raise ValueError(f"preset must be one of {tuple(PRESETS)} or a Unet3dPreset, got {preset!r}")
 
 
 def _as_3d(x, name):
@@ -196,14 +248,13 @@ class Unet3dTrain(Transform):
     """
 
     def __init__(self, preset="reference", patch=(128, 128, 128), oversampling=0.4):
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+        self.preset_values = p = get_preset(preset)
         self.preset = preset
         self.crop = RandomBalancedCrop(patch, oversampling)
         self.patch = self.crop.patch
-        self.flip = RandomFlip(1 / 3 if preset == "reference" else 0.33)
-        self.brightness = RandomBrightness(0.3, 0.1, preset)
-        self.noise = GaussianNoise(0.1, 0.1, preset)
+        self.flip = RandomFlip(p.flip_p)
+        self.brightness = RandomBrightness(p.brightness_factor, p.brightness_p, p.brightness)
+        self.noise = GaussianNoise(p.noise_std, p.noise_p, p.noise)
         self._local = threading.local()
 
     def __repr__(self):

@@ -85,7 +85,7 @@ def test_output_spec_is_part_of_the_protocol(jpeg, volume):
 
 def test_one_image_preset_table():
     t = resnet50_train(preset="reference")
-    assert t.params is PRESETS["reference"]
+    assert t.preset_values is PRESETS["reference"]
     assert t.crop.ratio == PRESETS["reference"].ratio
     assert t.crop.attempts == PRESETS["reference"].attempts
     with pytest.raises(ValueError, match="preset"):
@@ -209,3 +209,26 @@ def test_flip_params_are_the_public_ones(jpeg):
     assert isinstance(t.flip.sample_params(np.random.default_rng(0), None), FlipParams)
     assert isinstance(t.crop.sample_params(np.random.default_rng(0), fi.read_header(jpeg)),
                       CropParams)
+
+
+def test_audio_and_volume_presets_are_data(volume):
+    from fastload.pipelines import rnnt, unet3d
+
+    assert rnnt_train(preset="nvidia").spec_augment.preset == rnnt.PRESETS["nvidia"].spec_augment
+    # a variant: the reference chain, but honouring pre-drawn speed factors
+    variant = dataclasses.replace(rnnt.PRESETS["reference"], speed_from_sample=True)
+    flac = encode_audio(speech_like(1.0, 3), 16000)
+    t = rnnt_train(preset=variant)
+    assert t.sample_params(np.random.default_rng(0), {"audio": flac, "speed": 1.1}).speed == 1.1
+    plain = rnnt_train().sample_params(np.random.default_rng(0), {"audio": flac, "speed": 1.1})
+    assert plain.speed != 1.1
+    with pytest.raises(ValueError, match="preset"):
+        rnnt_train(preset="dali")
+    # the volume table: a variant that never flips
+    still = dataclasses.replace(unet3d.PRESETS["nvidia"], flip_p=0.0)
+    t = unet3d_train(preset=still, patch=(64, 64, 64))
+    for seed in range(20):
+        assert not any(t.sample_params(np.random.default_rng(seed), volume).flip.axes)
+    assert unet3d_train().flip.p == unet3d.PRESETS["reference"].flip_p == 1 / 3
+    with pytest.raises(ValueError, match="preset"):
+        unet3d_train(preset="dali")
