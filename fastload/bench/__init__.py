@@ -44,7 +44,7 @@ def _met(goal, value):
     return bool(_OPS[op](value, float(target)))
 
 
-def _row(kind, name, rate, ratio, notes, unit, goal, value=None):
+def _row(kind, name, rate, ratio, notes, unit, goal, value=None, ratio_range=None):
     row = {
         "name": name,
         "kind": kind,
@@ -52,6 +52,8 @@ def _row(kind, name, rate, ratio, notes, unit, goal, value=None):
         "ratio": None if ratio is None else float(ratio),
         "notes": notes,
     }
+    if ratio_range is not None:
+        row["ratio_range"] = [float(min(ratio_range)), float(max(ratio_range))]
     if unit is not None:
         row["unit"] = unit
     if value is not None:
@@ -67,21 +69,22 @@ def reference(name, rate, notes="", *, unit=None):
     return _row("reference", name, rate, 1.0, notes, unit, None)
 
 
-def peer(name, rate, reference_rate, notes="", *, unit=None, goal=None):
-    """A peer library; ratio = fastload / peer (``reference_rate / rate``)."""
+def peer(name, rate, reference_rate, notes="", *, unit=None, goal=None, ratio_range=None):
+    """A peer library; ratio = fastload / peer (``reference_rate / rate``).
+    ``ratio_range``: the per-repeat ratios (their min and max are kept)."""
     ratio = reference_rate / rate if rate else None
-    return _row("peer", name, rate, ratio, notes, unit, goal)
+    return _row("peer", name, rate, ratio, notes, unit, goal, ratio_range=ratio_range)
 
 
-def variant(name, rate, reference_rate, notes="", *, unit=None, goal=None):
+def variant(name, rate, reference_rate, notes="", *, unit=None, goal=None, ratio_range=None):
     """Another fastload configuration; ratio = this / the reference (``rate / reference_rate``)."""
     ratio = rate / reference_rate if reference_rate else None
-    return _row("variant", name, rate, ratio, notes, unit, goal)
+    return _row("variant", name, rate, ratio, notes, unit, goal, ratio_range=ratio_range)
 
 
-def baseline(name, rate, notes="", *, ratio=None, unit=None, goal=None):
+def baseline(name, rate, notes="", *, ratio=None, unit=None, goal=None, ratio_range=None):
     """A floor or ceiling that is not a peer; drawn nowhere as a speed-up."""
-    return _row("baseline", name, rate, ratio, notes, unit, goal)
+    return _row("baseline", name, rate, ratio, notes, unit, goal, ratio_range=ratio_range)
 
 
 def memory(name, mib, notes="", *, goal=None):

@@ -43,7 +43,18 @@ import numpy as np
 
 from fastload.bench import optional_import, peer, reference, variant
 
-__all__ = ["run"]
+__all__ = ["REQUIRES", "rows", "run"]
+
+# {module: (required for the whole concern, the rows that need it)}
+REQUIRES = {
+    "soundfile": (True, "all (the peers' FLAC reader)"),
+    "scipy": (True, "numpy + scipy.fft log-mel, resample_poly rows"),
+    "librosa": (False, "librosa log-mel row"),
+    "soxr": (False, "soxr resample rows"),
+    "torch": (False, "torch.stft hand-written log-mel row"),
+    "torchaudio": (False, "torchaudio MelSpectrogram, kaldi fbank, torchaudio composition rows"),
+    "nvidia.dali": (False, "DALI CPU audio pipeline rows"),
+}
 
 
 RT = "x RT"
@@ -371,3 +382,10 @@ def run(threads=1, quick=False, clock="cpu"):
             )
         )
     return rows
+
+
+def rows(threads=1, quick=False, peer_python=None):
+    """Rows as they are measured (see :mod:`fastload.bench.runner`)."""
+    from fastload.bench.runner import guarded
+
+    yield from guarded("audio", run, threads, quick)

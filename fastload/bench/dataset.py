@@ -33,7 +33,10 @@ import numpy as np
 
 from fastload.bench import peer, reference, variant
 
-__all__ = ["make_payload_data", "run"]
+__all__ = ["make_payload_data", "REQUIRES", "rows", "run"]
+
+# {module: (required for the whole concern, the rows that need it)}
+REQUIRES = {"pyarrow": (True, "all"), "xxhash": (True, "all")}
 
 MEAN_BYTES = 110_000
 
@@ -210,3 +213,10 @@ def run(threads=1, quick=False, *, n=None, repeats=None, root=None):
     finally:
         if own:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def rows(threads=1, quick=False, peer_python=None):
+    """Rows as they are measured (see :mod:`fastload.bench.runner`)."""
+    from fastload.bench.runner import guarded
+
+    yield from guarded("dataset", run, threads, quick)

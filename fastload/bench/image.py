@@ -41,7 +41,16 @@ import numpy as np
 
 from fastload.bench import baseline, optional_import, peer, reference, skipped, variant
 
-__all__ = ["make_files", "run"]
+__all__ = ["make_files", "REQUIRES", "rows", "run"]
+
+# {module: (required for the whole concern, the rows that need it)}
+REQUIRES = {
+    "PIL": (True, "all (the bench data is written with Pillow)"),
+    "simplejpeg": (False, "the 1/8-scale decode floor row"),
+    "torch": (False, "torchvision rows, torch DataLoader rows"),
+    "torchvision": (False, "torchvision.io + v2 and torchvision + PIL rows"),
+    "nvidia.dali": (False, "DALI CPU pipeline rows"),
+}
 
 
 def make_files(n, seed=0):
@@ -342,6 +351,13 @@ def _loader_rows(files, repeats):
     return [reference("Loader resnet50_train 1 thread", n / t1, "batch 8, in-memory records"),
             variant("Loader resnet50_train 2 threads", n / t2, n / t1,
                     "ratio = 2-thread / 1-thread rate (needs 2 idle cores)", goal=">= 1.8")]
+
+
+def rows(threads=1, quick=False, peer_python=None):
+    """Rows as they are measured (see :mod:`fastload.bench.runner`)."""
+    from fastload.bench.runner import guarded
+
+    yield from guarded("image", run, threads, quick)
 
 
 if __name__ == "__main__":  # pragma: no cover

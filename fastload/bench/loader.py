@@ -38,11 +38,26 @@ import time
 import numpy as np
 
 from fastload._rng import sample_rng
-from fastload.bench import baseline, broken, memory, optional_import, peer, reference, variant
+from fastload.bench import (
+    baseline,
+    broken,
+    memory,
+    optional_import,
+    peer,
+    reference,
+    skipped,
+    variant,
+)
 from fastload.loader import Loader
 from fastload.testing.loader import ArrayDataset, BusyTransform, PythonBusyTransform
 
-__all__ = ["run"]
+__all__ = ["REQUIRES", "rows", "run"]
+
+# {module: (required for the whole concern, the rows that need it)}
+REQUIRES = {
+    "torch": (False, "torch DataLoader rows"),
+    "psutil": (False, "peak RSS row"),
+}
 
 BATCH = 32
 SIZE = 1024
@@ -326,7 +341,11 @@ def run(threads=1, quick=False):
             variant(f"Loader workers='process' ({threads}), GIL-bound transform", by_proc,
                     by_thread)  # fmt: skip
         )
-    extra, bound = peak_rss(threads, 6 * BATCH if quick else 32 * BATCH)
+    try:
+        extra, bound = peak_rss(threads, 6 * BATCH if quick else 32 * BATCH)
+    except ImportError as exc:  # psutil is optional (the bench extra)
+        rows.append(skipped("peak RSS during an epoch", f"needs psutil ({exc})"))
+        return rows
     rows.append(
         memory(
             "peak RSS during an epoch, over the open dataset",
@@ -336,3 +355,10 @@ def run(threads=1, quick=False):
         )
     )
     return rows
+
+
+def rows(threads=1, quick=False, peer_python=None):
+    """Rows as they are measured (see :mod:`fastload.bench.runner`)."""
+    from fastload.bench.runner import guarded
+
+    yield from guarded("loader", run, threads, quick)

@@ -37,7 +37,14 @@ import numpy as np
 
 from fastload.bench import baseline, optional_import, peer, reference, variant
 
-__all__ = ["run"]
+__all__ = ["REQUIRES", "rows", "run"]
+
+# {module: (required for the whole concern, the rows that need it)}
+REQUIRES = {
+    "torch": (True, "all (every resampling row races torch)"),
+    "scipy": (True, "scipy.ndimage.zoom row, unet3d reference"),
+    "SimpleITK": (False, "read .nii.gz row"),
+}
 
 SPACING = (0.8, 0.78, 0.78)
 TARGET = (1.6, 1.2, 1.2)
@@ -291,3 +298,10 @@ def run(threads=1, quick=False):
              "the reference's transforms", unit="patches/s")  # fmt: skip
     )
     return rows
+
+
+def rows(threads=1, quick=False, peer_python=None):
+    """Rows as they are measured (see :mod:`fastload.bench.runner`)."""
+    from fastload.bench.runner import guarded
+
+    yield from guarded("volume", run, threads, quick)

@@ -7,8 +7,6 @@ installed in the same run on the same data. A peer that fails to import, for any
 is a "(missing)" or "(broken: reason)" row.
 """
 
-import json
-import os
 
 __all__ = ["register", "run_bench"]
 
@@ -20,30 +18,35 @@ def register(sub):
     p.add_argument("concern", nargs="?", default="all", choices=[*CONCERNS, "all"])
     p.add_argument("--threads", type=int, default=1, help="threads for every contender (default 1)")
     p.add_argument("--quick", action="store_true", help="small inputs, few repeats")
-    p.add_argument("--json", default=None, dest="json_path", help="write the rows as JSON here")
+    p.add_argument(
+        "--json",
+        default=None,
+        dest="json_path",
+        help="write a header line, then each row as soon as it is measured (JSON lines)",
+    )
+    p.add_argument(
+        "--peer-python",
+        default=None,
+        help="python of a peer virtualenv (torch + torchvision + torchaudio pinned together) "
+        "whose rows run there (default: $FASTLOAD_BENCH_PEER_PYTHON)",
+    )
+    p.add_argument("--note", default=None, help="a line stored in the JSON header")
     p.add_argument(
         "--plot", default=None, help="write a PNG bar chart of fastload / peer ratios here"
     )
     p.set_defaults(func=_run)
 
 
-def run_bench(concern="all", *, threads=1, quick=False):
-    """Run one or all comparisons; returns {concern: rows}."""
-    from importlib import import_module
+def run_bench(concern="all", *, threads=1, quick=False, json_path=None, peer_python=None,
+              note=None, on_row=None, on_skip=None):
+    """Run one or all comparisons, each concern in its own child process with the thread
+    variables set before any numeric library loads (:mod:`fastload.bench.runner`);
+    returns {concern: rows}."""
+    from fastload.bench.runner import run_all
 
-    if threads:
-        for var in (
-            "OMP_NUM_THREADS",
-            "OPENBLAS_NUM_THREADS",
-            "MKL_NUM_THREADS",
-            "NUMBA_NUM_THREADS",
-        ):
-            os.environ.setdefault(var, str(threads))
     names = CONCERNS if concern == "all" else [concern]
-    return {
-        name: import_module(f"fastload.bench.{name}").run(threads=threads, quick=quick)
-        for name in names
-    }
+    return run_all(names, threads=threads, quick=quick, json_path=json_path,
+                   peer_python=peer_python, note=note, on_row=on_row, on_skip=on_skip)
 
 
 LEGEND = (
@@ -81,27 +84,40 @@ def _goal(r):
     return f"goal {r['goal']}{unit}: {met}"
 
 
+def format_row(r, width):
+    kind = r.get("kind", "")
+    label = kind if kind in ("peer", "variant", "baseline", "memory") else ""
+    extra = "; ".join(x for x in (_goal(r), _spread(r), r.get("notes", "")) if x)
+    return f"{r['name']:<{width}}  {_rate(r)}  {_ratio(r)}  {label:<8}  {extra}".rstrip()
+
+
+def _spread(r):
+    lo_hi = r.get("ratio_range")
+    return f"range {lo_hi[0]:.2f}-{lo_hi[1]:.2f}x" if lo_hi else ""
+
+
 def format_rows(concern, rows):
-    out = [f"== {concern} =="]
     width = max((len(r["name"]) for r in rows), default=10)
-    for r in rows:
-        kind = r.get("kind", "")
-        label = kind if kind in ("peer", "variant", "baseline", "memory") else ""
-        extra = "; ".join(x for x in (_goal(r), r.get("notes", "")) if x)
-        out.append(
-            f"{r['name']:<{width}}  {_rate(r)}  {_ratio(r)}  {label:<8}  {extra}".rstrip()
-        )
-    return "\n".join(out)
+    return "\n".join([f"== {concern} ==", *(format_row(r, width) for r in rows)])
 
 
 def _run(args):
-    results = run_bench(args.concern, threads=args.threads, quick=args.quick)
-    print(LEGEND)
-    for concern, rows in results.items():
-        print(format_rows(concern, rows))
-    if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump(results, f, indent=1)
+    print(LEGEND, flush=True)
+    seen = set()
+
+    def on_skip(s):
+        what = "the whole concern" if s["whole_concern"] else s["rows"]
+        print(f"skip [{s['concern']}] {what}: {s['module']} {s['reason']}", flush=True)
+
+    def on_row(concern, row):
+        if concern not in seen:
+            seen.add(concern)
+            print(f"== {concern} ==", flush=True)
+        print(format_row(row, 56), flush=True)
+
+    results = run_bench(args.concern, threads=args.threads, quick=args.quick,
+                        json_path=args.json_path, peer_python=args.peer_python,
+                        note=args.note, on_row=on_row, on_skip=on_skip)
     if args.plot:
         _plot(results, args.plot)
     return 0

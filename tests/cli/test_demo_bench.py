@@ -42,11 +42,16 @@ def test_bench_quick_runs_every_concern_and_writes_json_and_plot(tmp_path):
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    results = json.loads((tmp_path / "bench.json").read_text())
+    lines = [json.loads(x) for x in (tmp_path / "bench.json").read_text().splitlines()]
+    assert lines[0]["type"] == "header" and lines[-1]["type"] == "end"
+    results = {}
+    for x in lines[1:-1]:  # JSON lines: one per row, written as measured
+        results.setdefault(x.pop("concern"), []).append(x)
     assert set(results) == {"image", "audio", "volume", "loader", "dataset"}
     for concern, rows in results.items():
         assert rows, concern
-        for r in rows:  # every row says what it is; rates are rates, memory is memory
+        for r in rows:  # every row says what it is
+            assert r.pop("type") == "row"; rates are rates, memory is memory
             if r["kind"] in ("reference", "peer", "variant", "baseline"):
                 assert r["items_per_s"] > 0, r
             elif r["kind"] == "memory":
