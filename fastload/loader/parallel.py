@@ -12,9 +12,10 @@ wakes every thread with a sentinel and joins them. Threads hold no reference to 
 iterator that owns the backend, so a ``weakref.finalize`` on the iterator can close it.
 """
 
-import sys
+import ctypes
 import threading
 import time
+import weakref
 from queue import SimpleQueue
 
 import numpy as np
@@ -35,38 +36,80 @@ class BufferPool:
     A fresh multi-megabyte ``numpy.empty`` per batch costs page faults and cold caches
     on every write (with the ResNet-50 training transform on one core, fresh buffers
     made the Loader swing between 0.65 and 0.92 of a tight loop; pooled: 0.90-0.93).
-    The pool keeps up to
-    ``capacity`` arrays per ``(shape, dtype)`` and hands one out again only when its
-    reference count shows that the pool is its last holder: the consumer, its views,
-    ``torch.from_numpy`` tensors and in-flight jobs all hold references, so a buffer
-    still in use is never overwritten (then a new one is allocated).
 
-    Only the consumer thread calls :meth:`get`.
+    Ownership is explicit: the pool owns up to ``capacity`` raw buffers per
+    ``(shape, dtype)``; :meth:`get` *leases* a free one out as an array whose memory is
+    held through a lease object made for that lease alone (a ``ctypes`` array over the
+    raw buffer: every array, view, slice or ``torch.from_numpy`` tensor derived from
+    the leased array keeps it alive). A ``weakref.finalize`` on the lease returns the
+    buffer to the free list when the last of them is gone, whichever thread drops it.
+    A buffer is therefore never handed out while anything still references it, with no
+    reference counting by the pool (``sys.getrefcount`` differs across CPython
+    versions). When every pooled buffer of a shape is leased, :meth:`get` returns a
+    fresh array the pool does not track.
     """
 
     def __init__(self, capacity):
         self.capacity = int(capacity)
-        self._bufs = {}
+        self._lock = threading.Lock()
+        self._ledgers = {}  # (shape, dtype) -> _Ledger; insertion order = age
 
     def get(self, shape, dtype):
-        key = (tuple(shape), np.dtype(dtype))
-        if key not in self._bufs and len(self._bufs) >= MAX_POOLED_SHAPES:
-            del self._bufs[next(iter(self._bufs))]  # e.g. short last batches: forget the oldest
-        bufs = self._bufs.setdefault(key, [])
-        for i in range(len(bufs)):
-            # 2 = the list slot + getrefcount's argument: nobody else holds it
-            if sys.getrefcount(bufs[i]) == 2:
-                return bufs[i]
-        buf = np.empty(key[0], dtype=key[1])
-        if len(bufs) < self.capacity:
-            bufs.append(buf)
-        return buf
+        """A ``shape`` / ``dtype`` array that no one else references (contents undefined)."""
+        key = (tuple(int(d) for d in shape), np.dtype(dtype))
+        nbytes = int(np.prod(key[0], dtype=np.int64)) * key[1].itemsize
+        if nbytes == 0:
+            return np.empty(key[0], dtype=key[1])
+        with self._lock:
+            ledger = self._ledgers.get(key)
+            if ledger is None:
+                if len(self._ledgers) >= MAX_POOLED_SHAPES:
+                    # e.g. short last batches: forget the oldest shape (its leased buffers
+                    # are dropped, not returned, when released)
+                    del self._ledgers[next(iter(self._ledgers))]
+                ledger = self._ledgers[key] = _Ledger()
+            if ledger.free:
+                raw = ledger.free.pop()
+            elif ledger.owned < self.capacity:
+                raw = np.empty(nbytes, dtype=np.uint8)
+                ledger.owned += 1
+            else:
+                return np.empty(key[0], dtype=key[1])
+            ledger.leased += 1
+        lease = (ctypes.c_char * nbytes).from_buffer(raw)
+        finalizer = weakref.finalize(lease, _release, self._lock, ledger, raw)
+        finalizer.atexit = False
+        return np.frombuffer(lease, dtype=key[1]).reshape(key[0])
 
     def allocate(self, output_spec, batch_size):
         """Like :func:`~fastload.loader.pipeline.allocate_out`, from the pool."""
         return {
             k: self.get((batch_size, *shape), dtype) for k, (shape, dtype) in output_spec.items()
         }
+
+    def counts(self, shape, dtype):
+        """``(leased, free)`` pooled buffers of ``shape`` / ``dtype`` (for tests and stats)."""
+        with self._lock:
+            ledger = self._ledgers.get((tuple(int(d) for d in shape), np.dtype(dtype)))
+            return (0, 0) if ledger is None else (ledger.leased, len(ledger.free))
+
+
+class _Ledger:
+    """The pooled buffers of one ``(shape, dtype)``: how many exist, how many are out."""
+
+    __slots__ = ("free", "leased", "owned")
+
+    def __init__(self):
+        self.free = []
+        self.leased = 0
+        self.owned = 0
+
+
+def _release(lock, ledger, raw):
+    """Finalizer of a lease: its buffer is free again (a forgotten shape's is dropped)."""
+    with lock:
+        ledger.leased -= 1
+        ledger.free.append(raw)
 
 
 class _Job:
