@@ -215,7 +215,6 @@ class Loader:
         self._position = 0
         self._active = None
         self._process_pool = None
-        self._pinned_state = None  # set by look-ahead adapters, see lookahead()
         self._buffer_pool = None
         self._stats = _new_stats()
         self._storage_base = self._storage_now()
@@ -246,7 +245,6 @@ class Loader:
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         self._stop_active()
-        self._pinned_state = None
         if epoch != self._epoch:
             self._epoch = epoch
             self._position = 0
@@ -283,8 +281,6 @@ class Loader:
             ``order`` and ``order_layout`` (the world and batch size the current epoch's
             ``"shard_blocks"`` order was cut for: kept until the epoch ends).
         """
-        if self._pinned_state is not None:
-            return dict(self._pinned_state)
         return {
             "version": STATE_VERSION,
             "seed": self.seed,
@@ -341,7 +337,6 @@ class Loader:
         if not 0 <= position <= self.num_samples:
             raise ValueError(f"state position {position} outside [0, {self.num_samples}]")
         self._stop_active()
-        self._pinned_state = None
         self._pipeline.seed = int(state["seed"])
         self._pipeline._order = (None, None)
         self._epoch = int(state["epoch"])
@@ -538,6 +533,7 @@ class _EpochIterator:
         self._finalizer = weakref.finalize(self, self._backend.close)
         self._next = 0
         self._submitted = 0
+        self._peeked = None  # (batch, errors, timing, wait_s) of batch _next, see peek()
         self._last = time.perf_counter()
         self._fill()
 
@@ -545,7 +541,8 @@ class _EpochIterator:
         plan = self._plan
         if self._loader.prefetch_shards:
             self._prefetch_ahead()
-        while self._submitted < len(plan) and self._submitted - self._next < self._in_flight:
+        taken = self._next + (self._peeked is not None)
+        while self._submitted < len(plan) and self._submitted - taken < self._in_flight:
             self._backend.submit(self._submitted, self._epoch, plan.positions[self._submitted])
             self._submitted += 1
 
@@ -593,17 +590,42 @@ class _EpochIterator:
     def __iter__(self):
         return self
 
+    def _result(self):
+        """``(batch, errors, timing, wait_s)`` of batch ``_next`` (blocks until ready)."""
+        t0 = time.perf_counter()
+        try:
+            batch, errors, timing = self._backend.result(self._next)
+        except BaseException:
+            self.close()
+            raise
+        return batch, errors, timing, time.perf_counter() - t0
+
+    def peek(self):
+        """The batch :func:`next` returns next, without consuming it; None at the end.
+
+        The loader's state (``position``, ``epoch``) moves only when ``next()`` hands a
+        batch out, so a stage working one batch ahead (the framework adapters' device
+        copies, :mod:`fastload.loader.adapters.staging`) peeks at batch ``i + 1`` while
+        its consumer holds batch ``i``, and ``loader.state_dict()`` keeps describing
+        the batches actually delivered.
+        """
+        if self._peeked is None:
+            if self._finalizer.alive is False or self._next >= len(self._plan):
+                return None
+            self._peeked = self._result()
+            self._fill()  # the peeked batch no longer counts as in flight
+        return self._peeked[0]
+
     def __next__(self):
         if self._finalizer.alive is False or self._next >= len(self._plan):
             self.close()
             raise StopIteration
         k = self._next
-        t0 = time.perf_counter()
-        try:
-            batch, errors, timing = self._backend.result(k)
-        except BaseException:
-            self.close()
-            raise
+        if self._peeked is not None:
+            batch, errors, timing, wait = self._peeked
+            self._peeked = None
+        else:
+            batch, errors, timing, wait = self._result()
         t1 = time.perf_counter()
         self._next += 1
         done = self._release_at.get(k)
@@ -616,7 +638,7 @@ class _EpochIterator:
             loader._position = 0
         else:
             loader._position = self._plan.consumed_after[k]
-        loader._record(len(self._plan.positions[k]), errors, timing, t1 - t0, t1 - self._last)
+        loader._record(len(self._plan.positions[k]), errors, timing, wait, t1 - self._last)
         self._last = t1
         if self._next >= len(self._plan):
             self.close()
@@ -628,41 +650,5 @@ class _EpochIterator:
     def close(self):
         """Stop the workers of this iterator (idempotent)."""
         self._finalizer()
+        self._peeked = None
         self._next = len(self._plan)
-
-
-def lookahead(loader, stage):
-    """Yield ``stage(batch)`` one batch ahead (device copies overlap the consumer).
-
-    While the consumer holds batch ``i`` the loader has already produced batch ``i+1``;
-    ``loader.state_dict()`` keeps reporting the state as of batch ``i``, and stopping
-    early (break) rewinds the loader to it, so a checkpoint taken in the training step
-    resumes at the right batch.
-    """
-    stateful = isinstance(loader, Loader)
-    delivered = loader.state_dict() if stateful else None
-    it = iter(loader)
-    pending = pending_state = None
-    finished = False
-    try:
-        for batch in it:
-            staged = stage(batch)
-            if pending is not None:
-                if stateful:
-                    loader._pinned_state = delivered = pending_state
-                yield pending
-            pending = staged
-            if stateful:
-                loader._pinned_state = None
-                pending_state = loader.state_dict()
-        finished = True
-        if stateful:
-            loader._pinned_state = None
-        if pending is not None:
-            yield pending
-    finally:
-        if stateful:
-            loader._pinned_state = None
-            active = loader._active() if loader._active is not None else None
-            if not finished and active is it and loader.state_dict() != delivered:
-                loader.load_state_dict(delivered)

@@ -10,7 +10,7 @@ each process's batch is its local part of the global array
 import jax
 import numpy as np
 
-from fastload.loader.loader import lookahead
+from fastload.loader.adapters.staging import lookahead
 
 __all__ = ["to_jax"]
 

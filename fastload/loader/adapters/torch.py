@@ -15,7 +15,7 @@ Non-numeric values (object / string arrays, lists) are passed through unchanged.
 import numpy as np
 import torch
 
-from fastload.loader.loader import lookahead
+from fastload.loader.adapters.staging import lookahead
 
 __all__ = ["LoaderIterableDataset", "to_torch"]
 
