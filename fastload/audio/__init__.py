@@ -20,6 +20,7 @@ _EXPORTS = {
     "TrimSilence": "fastload.audio.transforms",
     "nonsilent_region": "fastload.audio.transforms",
     "spec_augment_batch": "fastload.audio.transforms",
+    "speed_target_rate": "fastload.audio.transforms",
     "stack_frames": "fastload.audio.transforms",
     "stack_frames_batch": "fastload.audio.transforms",
 }

@@ -1,55 +1,86 @@
-"""Numba kernels for band-limited windowed-sinc resampling (see ``resampling.py``)."""
+"""Numba kernels for windowed-sinc resampling (see ``resampling.py``)."""
 
 import numpy as np
 
 from fastload._jit import kernel
 
-__all__ = ["build_phase_bank", "resample_1d"]
+__all__ = ["build_phase_bank", "dali_positions", "resample_1d"]
+
+#: Outputs per block of DALI's position arithmetic (``resampling_cpu.cc``).
+BLOCK = 256
 
 
 @kernel
-def build_phase_bank(table, per_lobe, lobes, cutoff, taps_half, phases, bank):
-    """Fill ``bank[q, m] = cutoff * W(cutoff * (q / phases + taps_half - 1 - m))``.
+def build_phase_bank(lut, center, lut_scale, cutoff, taps_half, phases, bank):
+    """Fill ``bank[q, m] = cutoff * W(cutoff * (taps_half - 1 - m + q / phases))``.
 
-    ``W(u) = sinc(u) * hann(u / lobes)`` is tabulated in ``table`` at ``per_lobe`` points
-    per unit of ``u`` over ``[0, lobes]`` (even function) and interpolated linearly.
-    ``bank`` has shape (phases + 1, 2 * taps_half), float32.
+    ``W`` is DALI's window: the lookup table ``lut`` (float32, a leading and a trailing
+    zero) read at ``x * lut_scale + center`` with linear interpolation (``W`` is even).
+    ``bank`` has shape (phases + 1, 2 * taps_half), float32; row ``q`` holds the taps for
+    an input position whose fractional part is ``q / phases``, tap ``m`` reading input
+    ``floor(p) - (taps_half - 1) + m``.
     """
-    n_tab = table.shape[0]
+    n_lut = lut.shape[0]
     for q in range(phases + 1):
         frac = q / phases
         for m in range(2 * taps_half):
-            u = abs(cutoff * (frac + taps_half - 1 - m)) * per_lobe
-            i = int(u)
-            if i + 1 >= n_tab:
+            x = cutoff * (m - (taps_half - 1) - frac)
+            fi = x * lut_scale + center
+            if fi < 0.0 or fi >= n_lut - 1:
                 bank[q, m] = 0.0
-            else:
-                a = u - i
-                bank[q, m] = cutoff * ((1.0 - a) * table[i] + a * table[i + 1])
+                continue
+            i = int(np.floor(fi))
+            a = fi - i
+            bank[q, m] = cutoff * (lut[i] + a * (lut[i + 1] - lut[i]))
+
+
+@kernel(fastmath=False)  # explicit: numba would inherit the caller's fast-math flags
+def dali_positions(j0, count, scale, base, frac):
+    """Input positions of outputs ``j0 .. j0 + count - 1`` (``count <= BLOCK``, ``j0`` a
+    multiple of ``BLOCK``) with DALI 2.4's arithmetic: the block start ``j0 * scale`` in
+    float64, split into ``floor`` (``base``, int64) and a float32 fraction, then the
+    float32 ``scale`` added once per output in float32. ``base[k] + frac[k]`` is the
+    position of output ``j0 + k``, ``0 <= frac[k] < 1``.
+
+    No fast-math here (set explicitly, else a fast-math caller's flags are inherited
+    and the float32 accumulation is reassociated): it must happen exactly as in DALI.
+    """
+    f = j0 * scale
+    b = np.floor(f)
+    pos = np.float32(f - b)
+    step = np.float32(scale)
+    ib = np.int64(b)
+    for k in range(count):
+        fl = np.floor(pos)
+        base[k] = ib + np.int64(fl)
+        frac[k] = pos - np.float32(fl)
+        pos = pos + step
 
 
 @kernel(fastmath={"reassoc", "contract"})
-def _one(x, row, first):
-    """One output from bank row ``row`` over ``x[first : first + len(row)]``, samples
-    outside x counting as zero."""
+def _one(x, lo_row, hi_row, a, first):
+    """One output: ``lo + a * (hi - lo)`` of the two bank rows over
+    ``x[first : first + ntaps]``, samples outside x counting as zero."""
     n = x.shape[0]
-    ntaps = row.shape[0]
-    acc = np.float32(0.0)
+    ntaps = lo_row.shape[0]
+    lo = np.float32(0.0)
+    hi = np.float32(0.0)
     for m in range(max(0, -first), min(ntaps, n - first)):
-        acc += row[m] * x[first + m]
-    return acc
+        lo += lo_row[m] * x[first + m]
+        hi += hi_row[m] * x[first + m]
+    return lo + a * (hi - lo)
 
 
 @kernel(fastmath={"reassoc", "contract"})
 def resample_1d(x, bank, offset, phases, scale, out):
-    """Resample one channel: ``out[j] = sum_i h((j + 0.5) * scale - 0.5 - i) * x[i]``.
+    """Resample one channel: ``out[j] = sum_i W(i - p_j) * x[i]``, ``p_j = j * scale``.
 
-    Output ``j`` at input position ``p = (j + 0.5) * scale - 0.5`` uses bank row
-    ``round(frac(p) * phases)`` against ``x[floor(p) - offset + m]``, m < ntaps. The
-    bank holds only the taps that are non-zero in some phase (for DALI's 16-lobe filter
-    exactly 32, two full AVX-512 / four AVX2 vectors with no remainder loop). Four
-    outputs are computed per step (independent dot products: more instruction-level
-    parallelism).
+    Positions come from :func:`dali_positions` (DALI's float32 arithmetic). Output ``j``
+    reads ``x[floor(p) - offset + m]``, m < ntaps, weighted by bank rows ``q`` and
+    ``q + 1`` (``q = floor(frac(p) * phases)``) interpolated linearly: DALI's window is
+    piecewise linear between table knots that are all phase rows (``phases`` is a
+    multiple of the knots per sample), so this is DALI's filter, not an approximation
+    of it. Four outputs per step (independent dot products).
 
     Parameters
     ----------
@@ -65,43 +96,62 @@ def resample_1d(x, bank, offset, phases, scale, out):
     n = x.shape[0]
     ntaps = bank.shape[1]
     m_out = out.shape[0]
-    j = 0
-    while j < m_out:
-        p0 = (j + 0.5) * scale - 0.5
-        p3 = (j + 3.5) * scale - 0.5
-        a0 = int(np.floor(p0))
-        a3 = int(np.floor(p3))
-        f0 = a0 - offset
-        f3 = a3 - offset
-        if j + 4 > m_out or f0 < 0 or f3 + ntaps > n:
-            out[j] = _one(x, bank[int((p0 - a0) * phases + 0.5)], f0)
-            j += 1
-            continue
-        p1 = (j + 1.5) * scale - 0.5
-        p2 = (j + 2.5) * scale - 0.5
-        a1 = int(np.floor(p1))
-        a2 = int(np.floor(p2))
-        f1 = a1 - offset
-        f2 = a2 - offset
-        r0 = bank[int((p0 - a0) * phases + 0.5)]
-        r1 = bank[int((p1 - a1) * phases + 0.5)]
-        r2 = bank[int((p2 - a2) * phases + 0.5)]
-        r3 = bank[int((p3 - a3) * phases + 0.5)]
-        x0 = x[f0 : f0 + ntaps]
-        x1 = x[f1 : f1 + ntaps]
-        x2 = x[f2 : f2 + ntaps]
-        x3 = x[f3 : f3 + ntaps]
-        c0 = np.float32(0.0)
-        c1 = np.float32(0.0)
-        c2 = np.float32(0.0)
-        c3 = np.float32(0.0)
-        for m in range(ntaps):
-            c0 += r0[m] * x0[m]
-            c1 += r1[m] * x1[m]
-            c2 += r2[m] * x2[m]
-            c3 += r3[m] * x3[m]
-        out[j] = c0
-        out[j + 1] = c1
-        out[j + 2] = c2
-        out[j + 3] = c3
-        j += 4
+    base = np.empty(BLOCK, dtype=np.int64)
+    frac = np.empty(BLOCK, dtype=np.float32)
+    for j0 in range(0, m_out, BLOCK):
+        cnt = min(BLOCK, m_out - j0)
+        dali_positions(j0, cnt, scale, base, frac)
+        k = 0
+        while k < cnt:
+            f0 = base[k] - offset
+            if k + 4 > cnt or f0 < 0 or base[k + 3] - offset + ntaps > n:
+                t = frac[k] * phases
+                q = min(int(t), phases - 1)
+                out[j0 + k] = _one(x, bank[q], bank[q + 1], np.float32(t - q), f0)
+                k += 1
+                continue
+            f1 = base[k + 1] - offset
+            f2 = base[k + 2] - offset
+            f3 = base[k + 3] - offset
+            t0 = frac[k] * phases
+            t1 = frac[k + 1] * phases
+            t2 = frac[k + 2] * phases
+            t3 = frac[k + 3] * phases
+            q0 = min(int(t0), phases - 1)
+            q1 = min(int(t1), phases - 1)
+            q2 = min(int(t2), phases - 1)
+            q3 = min(int(t3), phases - 1)
+            r0 = bank[q0]
+            r1 = bank[q1]
+            r2 = bank[q2]
+            r3 = bank[q3]
+            s0 = bank[q0 + 1]
+            s1 = bank[q1 + 1]
+            s2 = bank[q2 + 1]
+            s3 = bank[q3 + 1]
+            x0 = x[f0 : f0 + ntaps]
+            x1 = x[f1 : f1 + ntaps]
+            x2 = x[f2 : f2 + ntaps]
+            x3 = x[f3 : f3 + ntaps]
+            c0 = np.float32(0.0)
+            c1 = np.float32(0.0)
+            c2 = np.float32(0.0)
+            c3 = np.float32(0.0)
+            d0 = np.float32(0.0)
+            d1 = np.float32(0.0)
+            d2 = np.float32(0.0)
+            d3 = np.float32(0.0)
+            for m in range(ntaps):
+                c0 += r0[m] * x0[m]
+                c1 += r1[m] * x1[m]
+                c2 += r2[m] * x2[m]
+                c3 += r3[m] * x3[m]
+                d0 += s0[m] * x0[m]
+                d1 += s1[m] * x1[m]
+                d2 += s2[m] * x2[m]
+                d3 += s3[m] * x3[m]
+            out[j0 + k] = c0 + np.float32(t0 - q0) * (d0 - c0)
+            out[j0 + k + 1] = c1 + np.float32(t1 - q1) * (d1 - c1)
+            out[j0 + k + 2] = c2 + np.float32(t2 - q2) * (d2 - c2)
+            out[j0 + k + 3] = c3 + np.float32(t3 - q3) * (d3 - c3)
+            k += 4

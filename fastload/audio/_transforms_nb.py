@@ -4,7 +4,13 @@ import numpy as np
 
 from fastload._jit import kernel
 
-__all__ = ["moving_mean_square", "nonsilent_region_kernel", "stack_frames_kernel"]
+__all__ = [
+    "dali_moving_mean_square",
+    "moving_mean_square",
+    "nonsilent_region_dali",
+    "nonsilent_region_kernel",
+    "stack_frames_kernel",
+]
 
 
 @kernel
@@ -139,6 +145,71 @@ def nonsilent_region_kernel(x, cutoff_db, window, reset_interval, buf):
         if found:
             break
     return begin, end - begin + 1 + window - 1
+
+
+@kernel(fastmath=False)  # the float32 sums must run in DALI's order, never reassociated
+def _dali_block(x, window, start, stop, inv, out):
+    """DALI's float32 moving power for window starts ``start .. stop - 1``: a fresh
+    sequential sum at ``start``, then ``(s + x[i + w - 1]^2) - x[i - 1]^2`` per step."""
+    s = np.float32(0.0)
+    for k in range(start, start + window):
+        v = x[k]
+        s = s + v * v
+    out[start] = s * inv
+    for i in range(start + 1, stop):
+        a = x[i + window - 1]
+        b = x[i - 1]
+        s = (s + a * a) - b * b
+        out[i] = s * inv
+
+
+@kernel(fastmath=False)
+def dali_moving_mean_square(x, window, reset_interval, out):
+    """DALI 2.4 ``MovingMeanSquare`` for float32 input: ``out[i]`` (float32) is the mean of
+    ``x[i : i + window] ** 2`` from a float32 running sum that restarts from an exact
+    (sequential float32) sum whenever the window's last sample ``i + window - 1`` is a
+    positive multiple of ``reset_interval`` (``<= 0``: never), and at ``i = 0``.
+
+    x : float32 (n,); out : float32 (n - window + 1,)
+    """
+    m = x.shape[0] - window + 1
+    inv = np.float32(1.0) / np.float32(window)
+    start = 0
+    while start < m:
+        if reset_interval > 0:
+            stop = min(((start + window - 1) // reset_interval + 1) * reset_interval - window + 1, m)
+        else:
+            stop = m
+        _dali_block(x, window, start, stop, inv, out)
+        start = stop
+
+
+@kernel(fastmath=False)
+def nonsilent_region_dali(x, cutoff_db, window, reset_interval, buf):
+    """(begin, length) with DALI 2.4's float32 arithmetic (``NonsilentRegion`` on float32
+    input): :func:`dali_moving_mean_square` into ``buf`` (float32, ``n - window + 1``),
+    threshold ``float32(max) * float32(10 ** (cutoff_db / 10))`` in float32, first / last
+    index at or above it; ``length = last - first + window``; (0, 0) when none is."""
+    m = x.shape[0] - window + 1
+    dali_moving_mean_square(x, window, reset_interval, buf)
+    peak = buf[0]
+    for i in range(1, m):
+        if buf[i] > peak:
+            peak = buf[i]
+    thr = peak * np.float32(10.0 ** (cutoff_db / 10.0))
+    begin = -1
+    for i in range(m):
+        if buf[i] >= thr:
+            begin = i
+            break
+    if begin < 0:
+        return 0, 0
+    end = begin
+    for i in range(m - 1, begin - 1, -1):
+        if buf[i] >= thr:
+            end = i
+            break
+    return begin, end - begin + window
 
 
 @kernel

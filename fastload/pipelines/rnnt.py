@@ -58,7 +58,12 @@ from fastload._rng import as_generator
 from fastload.audio.codec import DEFAULT_MAX_SAMPLES, decode
 from fastload.audio.features import _compute, _plan, log_mel
 from fastload.audio.resampling import resample, resampled_length
-from fastload.audio.transforms import SpecAugment, nonsilent_region, stack_frames
+from fastload.audio.transforms import (
+    SpecAugment,
+    nonsilent_region,
+    speed_target_rate,
+    stack_frames,
+)
 from fastload.errors import DecodeError, LimitError
 from fastload.pipelines._keys import field
 from fastload.transforms import Transform
@@ -306,7 +311,7 @@ class RnntTransform(Transform):
                 f"{self.max_duration} s; filter the dataset first (builders.librispeech or "
                 f"fastload.pipelines.rnnt.select_duration)"
             )
-        target = float(self.sample_rate) * speed
+        target = speed_target_rate(self.sample_rate, speed)  # DALI's float32 target rate
         if target != rate:
             m = resampled_length(x.shape[0], rate, target)
             if m > DEFAULT_MAX_SAMPLES:

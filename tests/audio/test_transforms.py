@@ -23,9 +23,32 @@ from fastload.testing.reference import audio as ref
 def test_nonsilent_region_matches_twin():
     for seed in range(4):
         x = speech_like(2.0, seed)
-        assert nonsilent_region(x) == ref.nonsilent_region(x)
+        assert nonsilent_region(x, accumulate="float64") == ref.nonsilent_region(x)
+        assert nonsilent_region(x) == ref.nonsilent_region(x, accumulate="float32")
         b, n = nonsilent_region(x)
         assert 0 < b and b + n < len(x)  # the quiet lead-in and tail are cut
+
+
+def test_nonsilent_region_float32_drift_is_dalis():
+    # a burst then digital silence: the float32 running sum keeps a rounding residue
+    # after the burst has left the window, which DALI keeps until the next restart
+    # (window ending on a multiple of reset_interval); float64 ends at the burst
+    rng = np.random.default_rng(11)
+    x = np.zeros(30000, np.float32)
+    x[3000:9000] = rng.standard_normal(6000).astype(np.float32)
+    x[9000:9100] = 1e-3
+    for reset in (8192, 2048):
+        ours = nonsilent_region(x, reset_interval=reset)
+        assert ours == ref.nonsilent_region(x, accumulate="float32", reset_interval=reset)
+    mms = ref.dali_moving_mean_square(x, 2048)
+    assert mms[9100:16384 - 2047].std() == 0  # residue held constant until the restart
+    assert mms[9100] > 1e-6 * mms.max()  # ... and above the -60 dB threshold
+    b, n = nonsilent_region(x)
+    assert b + n - 2048 == 16384 - 2048  # last window before the restart at 14337
+    b, n = nonsilent_region(x, accumulate="float64")
+    assert b + n - 2048 == 8999 and (b, n) == ref.nonsilent_region(x)  # ends at the burst
+    with pytest.raises(ValueError, match="accumulate"):
+        nonsilent_region(x, accumulate="float16")
 
 
 def test_nonsilent_region_dali_semantics():

@@ -99,8 +99,51 @@ def log_mel(
     return out
 
 
+def dali_window(lobes=16):
+    """DALI's ``windowed_sinc`` lookup table as a function: ``lobes * 64 + 1`` float32
+    samples of ``sinc(x) * hann(y)`` (``x = k / 32``, ``y = 2 k / (lobes * 64 + 1)``,
+    ``k = -32 lobes .. 32 lobes``), zero outside, read with linear interpolation."""
+    coeffs = 64 * lobes + 1
+    half = (coeffs - 1) // 2
+    table = np.zeros(coeffs + 2)
+    for i in range(coeffs):
+        k = np.float32(i - half)
+        x = float(k * np.float32(1.0 / 32.0))
+        y = float(k * np.float32(2.0 / coeffs))
+        table[i + 1] = np.float32(np.sinc(x) * 0.5 * (1.0 + math.cos(math.pi * y)))
+    table[1] = table[-2] = 0.0
+
+    def window(d):
+        u = np.asarray(d, dtype=np.float64) * 32.0 + (half + 1)
+        inside = (u >= 0) & (u < coeffs + 1)
+        u = np.where(inside, u, 0.0)
+        i = np.floor(u).astype(np.int64)
+        a = u - i
+        return np.where(inside, table[i] + a * (table[np.minimum(i + 1, coeffs + 1)] - table[i]), 0.0)
+
+    return window
+
+
+def dali_positions(m, orig_rate, new_rate):
+    """Input positions of ``m`` outputs as DALI 2.4 computes ``j * orig_rate / new_rate``:
+    per block of 256 outputs the start in float64, then a float32 step added in float32."""
+    scale = orig_rate / new_rate
+    step = np.float32(scale)
+    pos = np.empty(m)
+    for j0 in range(0, m, 256):
+        start = j0 * scale
+        base = math.floor(start)
+        p = np.float32(start - base)
+        for j in range(j0, min(j0 + 256, m)):
+            pos[j] = base + float(p)
+            p = np.float32(p + step)
+    return pos
+
+
 def resample(x, orig_rate, new_rate, lobes=16, antialias=True):
-    """Direct windowed-sinc sum at DALI's sample-centre positions (exact filter, no table)."""
+    """Direct sum ``out[j] = sum_i c W(c (i - p_j)) x[i]`` with DALI's window ``W``
+    (:func:`dali_window`) and positions (:func:`dali_positions`); ``c`` is
+    ``min(1, new_rate / orig_rate)`` with ``antialias``, else 1."""
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
     if float(orig_rate).is_integer() and float(new_rate).is_integer():
@@ -108,24 +151,50 @@ def resample(x, orig_rate, new_rate, lobes=16, antialias=True):
     else:
         m = math.ceil(n * new_rate / orig_rate)
     c = min(1.0, new_rate / orig_rate) if antialias else 1.0
-    scale = orig_rate / new_rate
+    window = dali_window(lobes)
     reach = lobes / c
     out = np.zeros(m)
-    for j in range(m):
-        p = (j + 0.5) * scale - 0.5
+    for j, p in enumerate(dali_positions(m, orig_rate, new_rate)):
         i = np.arange(max(0, math.ceil(p - reach)), min(n, math.floor(p + reach) + 1))
-        u = c * (p - i)
-        h = c * np.sinc(u) * (0.5 + 0.5 * np.cos(np.pi * u / lobes)) * (np.abs(u) < lobes)
-        out[j] = h @ x[i]
+        out[j] = (c * window(c * (i - p))) @ x[i]
     return out
 
 
-def nonsilent_region(x, cutoff_db=-60.0, window=2048):
-    x = np.asarray(x, dtype=np.float64)
+def dali_moving_mean_square(x, window, reset_interval=8192):
+    """DALI 2.4's float32 moving power, one float32 operation at a time: a running sum
+    ``(s + x[i + w - 1]^2) - x[i - 1]^2`` restarted from a sequential float32 sum when the
+    window's last sample is a positive multiple of ``reset_interval``."""
+    x = np.asarray(x, dtype=np.float32)
+    m = len(x) - window + 1
+    inv = np.float32(1.0) / np.float32(window)
+    out = np.empty(m, dtype=np.float32)
+    s = np.float32(0.0)
+    for i in range(m):
+        if i == 0 or (reset_interval > 0 and (i + window - 1) % reset_interval == 0):
+            s = np.float32(0.0)
+            for v in x[i : i + window]:
+                s = np.float32(s + v * v)
+        else:
+            a, b = x[i + window - 1], x[i - 1]
+            s = np.float32(np.float32(s + a * a) - b * b)
+        out[i] = s * inv
+    return out
+
+
+def nonsilent_region(x, cutoff_db=-60.0, window=2048, accumulate="float64",
+                     reset_interval=8192):
+    """``accumulate="float64"``: the formula in float64 (cumulative sums); ``"float32"``:
+    DALI's arithmetic (:func:`dali_moving_mean_square`, float32 threshold)."""
     n = len(x)
     if n == 0:
         return 0, 0
     w = min(window, n)
+    if accumulate == "float32":
+        mms = dali_moving_mean_square(x, w, reset_interval)
+        thr = mms.max() * np.float32(10.0 ** (cutoff_db / 10.0))
+        idx = np.nonzero(mms >= thr)[0]
+        return (int(idx[0]), int(idx[-1] - idx[0] + w)) if len(idx) else (0, 0)
+    x = np.asarray(x, dtype=np.float64)
     c = np.concatenate([[0.0], np.cumsum(x * x)])
     mms = (
         np.array([np.sum(x[i : i + w] ** 2) / w for i in range(n - w + 1)])
