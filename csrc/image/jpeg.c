@@ -246,12 +246,6 @@ int fl_jpeg_read_header(const uint8_t *data, size_t size, int strict, fl_jpeg_in
     return FL_OK;
 }
 
-void fl_jpeg_scaled_size(int height, int width, int scale_num, int *out_h, int *out_w)
-{
-    *out_h = (int)(((int64_t)height * scale_num + 7) / 8);
-    *out_w = (int)(((int64_t)width * scale_num + 7) / 8);
-}
-
 /* ------------------------------------------------------------------ region decode */
 
 static inline void cmyk_to_rgb(uint8_t *restrict dst, const uint8_t *restrict src, int n,
@@ -280,10 +274,11 @@ static inline void cmyk_to_rgb(uint8_t *restrict dst, const uint8_t *restrict sr
  * go to per-thread scratch; *px / *stride then point at pixel (y0, x0). */
 static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int scale_num,
                          int full_res, int *ry0, int *rx0, int *rh, int *rw,
-                         uint64_t max_pixels, int strict, uint8_t *dst, ptrdiff_t dst_stride,
+                         uint64_t max_pixels, int flags, uint8_t *dst, ptrdiff_t dst_stride,
                          const uint8_t **px, ptrdiff_t *stride)
 {
     int y0 = *ry0, x0 = *rx0, h = *rh, w = *rw;
+    int strict = (flags & FL_DECODE_STRICT) != 0;
     if (fresh_cinfo(ctx, strict) != FL_OK) {
         fl_image_set_error("out of memory creating the JPEG decoder");
         return FL_ERR_NOMEM;
@@ -336,7 +331,7 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
     }
     cinfo->scale_num = (unsigned)scale_num;
     cinfo->scale_denom = 8;
-    cinfo->dct_method = JDCT_ISLOW;
+    cinfo->dct_method = (flags & FL_DECODE_FAST_IDCT) ? JDCT_IFAST : JDCT_ISLOW;
     cinfo->do_fancy_upsampling = TRUE;
     jpeg_calc_output_dimensions(cinfo);
     int H = (int)cinfo->output_height, W = (int)cinfo->output_width;
@@ -453,7 +448,7 @@ static int valid_scale(int s)
 }
 
 int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num, int y0, int x0, int h,
-                   int w, uint64_t max_pixels, int strict, uint8_t *out, ptrdiff_t out_stride)
+                   int w, uint64_t max_pixels, int flags, uint8_t *out, ptrdiff_t out_stride)
 {
     int st = check_input(data, size);
     if (st != FL_OK)
@@ -470,13 +465,13 @@ int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num, int y0, int 
     }
     const uint8_t *px;
     ptrdiff_t stride;
-    return decode_region(ctx, data, size, scale_num, 0, &y0, &x0, &h, &w, max_pixels, strict,
+    return decode_region(ctx, data, size, scale_num, 0, &y0, &x0, &h, &w, max_pixels, flags,
                          out, out_stride, &px, &stride);
 }
 
 int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int reg_y, int reg_x,
                           int reg_h, int reg_w, double box_y, double box_x, double box_h,
-                          double box_w, uint64_t max_pixels, int strict,
+                          double box_w, uint64_t max_pixels, int flags,
                           const fl_resize_spec *spec, void *out)
 {
     int st = check_input(data, size);
@@ -495,7 +490,7 @@ int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int r
     const uint8_t *px;
     ptrdiff_t stride;
     int y0 = reg_y, x0 = reg_x, h = reg_h, w = reg_w;
-    st = decode_region(ctx, data, size, scale_num, 1, &y0, &x0, &h, &w, max_pixels, strict, NULL,
+    st = decode_region(ctx, data, size, scale_num, 1, &y0, &x0, &h, &w, max_pixels, flags, NULL,
                        0, &px, &stride);
     if (st != FL_OK)
         return st;

@@ -7,6 +7,7 @@ from libc.stdint cimport uint8_t, uint64_t
 cdef extern from "fastload/image.h" nogil:
     int FL_OK, FL_ERR_DECODE, FL_ERR_LIMIT, FL_ERR_NOMEM, FL_ERR_ARG, FL_ERR_STRICT
     int FL_ERR_UNSUPPORTED
+    int FL_DECODE_STRICT, FL_DECODE_FAST_IDCT
     int FL_U8, FL_F32, FL_F16
     int FL_HWC, FL_CHW
     int FL_ANTIALIAS, FL_FLIP_OUTPUT, FL_FLIP_SOURCE, FL_LEGACY_CENTERS
@@ -32,11 +33,11 @@ cdef extern from "fastload/image.h" nogil:
     const char *fl_image_resize_simd()
     int fl_jpeg_read_header(const uint8_t *data, size_t size, int strict, fl_jpeg_info *info)
     int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num, int y0, int x0,
-                       int h, int w, uint64_t max_pixels, int strict, uint8_t *out,
+                       int h, int w, uint64_t max_pixels, int flags, uint8_t *out,
                        Py_ssize_t out_stride)
     int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int reg_y,
                               int reg_x, int reg_h, int reg_w, double box_y, double box_x,
-                              double box_h, double box_w, uint64_t max_pixels, int strict,
+                              double box_h, double box_w, uint64_t max_pixels, int flags,
                               const fl_resize_spec *spec, void *out)
     int fl_image_resize(const uint8_t *src, int src_h, int src_w, Py_ssize_t src_stride,
                         double box_y, double box_x, double box_h, double box_w,

@@ -23,6 +23,8 @@ from fastload.image._image cimport (
     FL_ERR_NOMEM,
     FL_ERR_STRICT,
     FL_ERR_UNSUPPORTED,
+    FL_DECODE_FAST_IDCT,
+    FL_DECODE_STRICT,
     FL_OK,
     fill_spec,
     fl_image_last_error,
@@ -165,18 +167,24 @@ def read_header(object data, bint strict=True, object name=None):
     return info.height, info.width, info.components, info.color_space, info.progressive
 
 
+#: libjpeg IDCT per ``idct=`` name (csrc/include/fastload/image.h FL_DECODE_FAST_IDCT)
+IDCT_FLAGS = {"accurate": 0, "fast": FL_DECODE_FAST_IDCT}
+
+
 def decode(object data, int scale_num, int y0, int x0, int h, int w, uint8_t[:, :, :] out,
-           unsigned long long max_pixels, bint strict, object name=None):
-    """Decode scaled rows [y0, y0+h) x cols [x0, x0+w) as RGB into ``out`` (h, w, 3)."""
+           unsigned long long max_pixels, bint strict, object name=None, int idct_flag=0):
+    """Decode scaled rows [y0, y0+h) x cols [x0, x0+w) as RGB into ``out`` (h, w, 3).
+    ``idct_flag``: a value of :data:`IDCT_FLAGS`."""
     cdef Py_buffer buf
     cdef int status
+    cdef int flags = (FL_DECODE_STRICT if strict else 0) | idct_flag
     if out.shape[0] != h or out.shape[1] != w or out.shape[2] != 3 or out.strides[1] != 3 or out.strides[2] != 1:
         raise ValueError(f"out must be a packed ({h}, {w}, 3) uint8 array")
     _get_input(data, &buf, name)
     try:
         with nogil:
             status = fl_jpeg_decode(<const uint8_t *>buf.buf, <size_t>buf.len, scale_num,
-                                    y0, x0, h, w, max_pixels, strict, &out[0, 0, 0],
+                                    y0, x0, h, w, max_pixels, flags, &out[0, 0, 0],
                                     out.strides[0])
     finally:
         PyBuffer_Release(&buf)
@@ -188,8 +196,9 @@ def decode_resize(object data, int scale_num, int reg_y, int reg_x, int reg_h, i
                   double box_y, double box_x, double box_h, double box_w,
                   unsigned long long max_pixels, bint strict, object out, int out_h, int out_w,
                   int out_c, int layout, int dtype, int flags, tuple mean, tuple std,
-                  object name=None):
+                  object name=None, int idct_flag=0):
     """Fused ROI decode at ``scale_num/8`` + resample of ``box`` into ``out`` (in place)."""
+    cdef int dflags = (FL_DECODE_STRICT if strict else 0) | idct_flag
     cdef Py_buffer buf
     cdef Py_buffer obuf
     cdef fl_resize_spec spec
@@ -206,7 +215,7 @@ def decode_resize(object data, int scale_num, int reg_y, int reg_x, int reg_h, i
             with nogil:
                 status = fl_jpeg_decode_resize(<const uint8_t *>buf.buf, <size_t>buf.len,
                                                scale_num, reg_y, reg_x, reg_h, reg_w, box_y,
-                                               box_x, box_h, box_w, max_pixels, strict, &spec,
+                                               box_x, box_h, box_w, max_pixels, dflags, &spec,
                                                obuf.buf)
         finally:
             PyBuffer_Release(&buf)

@@ -65,6 +65,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 _JPEG_CHANNELS = {1: 1, 3: 3, 4: 4}
 DCT_SCALES = (1, 2, 4, 8)  # numerators over 8; libjpeg-turbo has SIMD IDCTs for these
+#: values of ``idct=`` (:func:`decode`): libjpeg's accurate integer IDCT (JDCT_ISLOW, the
+#: default, what Pillow uses) or its fast integer IDCT (JDCT_IFAST, what TensorFlow's
+#: ``decode_jpeg(dct_method="")`` uses)
+IDCT_METHODS = ("accurate", "fast")
 
 
 class ImageInfo(NamedTuple):
@@ -362,7 +366,16 @@ def _prepare_out(out, shape, name):
     return out
 
 
-def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=None, name=None):
+def idct_flag(idct):
+    """The kernel flag of an ``idct=`` value (``"accurate"`` or ``"fast"``); raises
+    ValueError for anything else. Internal API of fastload.image (ops, transforms)."""
+    if idct not in IDCT_METHODS:
+        raise ValueError(f"idct must be one of {IDCT_METHODS}, not {idct!r}")
+    return 0 if _jpeg_cy is None else _jpeg_cy.IDCT_FLAGS[idct]
+
+
+def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=None, name=None,
+           idct="accurate"):
     """Decode an encoded image to RGB, optionally only a region and DCT-downscaled.
 
     Parameters
@@ -387,6 +400,15 @@ def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=N
         Pixel-count limit for this call (default :func:`get_max_image_pixels`).
     name : str, optional
         File or sample name used in error messages.
+    idct : {"accurate", "fast"}
+        JPEG inverse DCT: libjpeg's accurate integer IDCT (``JDCT_ISLOW``, the default;
+        Pillow and DALI's CPU decoder use it) or its fast integer IDCT (``JDCT_IFAST``,
+        what TensorFlow's ``tf.io.decode_jpeg`` uses by default, ``dct_method=""``).
+        "fast" differs from "accurate" by about 1 level on average and up to 4-16 levels
+        per image (ARCHITECTURE.md, "JPEG IDCT"). It applies to every 8x8 IDCT: full-scale
+        decodes, and the 4:2:0 chroma of 1/2-scaled ones (the 1/4 and 1/8 scalings run
+        libjpeg's reduced IDCTs, which have one method). The Pillow fallback backend
+        always decodes with the accurate IDCT.
 
     Returns
     -------
@@ -420,26 +442,28 @@ def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=N
     for shards they built. With ``strict=False`` nothing is refused that libjpeg
     recovers from.
     """
+    flag = idct_flag(idct)
     view = _as_view(data, name)
     info = read_header(view, strict=strict, name=name)
     _check_limit(info.height, info.width, name, max_pixels)
     region = _check_roi(roi, info, name)
     scale = choose_scale(region[2:], min_size) if info.format == "JPEG" else 8
     return decode_region(view, info, region, scale, out=out, strict=strict,
-                         max_pixels=max_pixels, name=name)
+                         max_pixels=max_pixels, name=name, idct=idct, _flag=flag)
 
 
 def decode_region(data, info, region, scale, *, out=None, strict=True, max_pixels=None,
-                  name=None):
+                  name=None, idct="accurate", _flag=None):
     """Decode ``region`` (full-resolution ``(top, left, h, w)``, already validated against
     ``info``) at DCT scale ``scale/8`` (8 for non-JPEG). Returns the
     :func:`scaled_region` of shape (h', w', 3) uint8."""
+    flag = idct_flag(idct) if _flag is None else _flag
     limit = _state["max_pixels"] if max_pixels is None else max_pixels
     _check_limit(info.height, info.width, name, limit)
     y0, x0, h, w = scaled_region((info.height, info.width), region, scale)
     out = _prepare_out(out, (h, w, 3), name)
     if info.format == "JPEG" and backend() == "libjpeg-turbo":
-        _jpeg_cy.decode(data, scale, y0, x0, h, w, out, limit or 0, strict, name)
+        _jpeg_cy.decode(data, scale, y0, x0, h, w, out, limit or 0, strict, name, flag)
         return out
     return _decode_pillow(_as_view(data, name), info, scale, (y0, x0, h, w), out, strict, name)
 

@@ -288,7 +288,7 @@ def _hull(box, height, width, margin_y=0, margin_x=0):
 
 
 def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=True,
-                        strict=True, out=None, info=None, name=None):
+                        strict=True, out=None, info=None, name=None, idct="accurate"):
     """Decode only ``box`` of an encoded image and resample it straight into ``out``.
 
     JPEG with the libjpeg-turbo backend runs as one GIL-free C call: the strongest DCT
@@ -318,11 +318,15 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
         The header, when already read.
     name : str, optional
         Used in error messages.
+    idct : {"accurate", "fast"}
+        JPEG inverse DCT, as in :func:`fastload.image.decode` ("fast": TensorFlow's
+        default).
 
     Returns
     -------
     out : ndarray, shape ``spec.shape``, dtype ``spec.dtype``
     """
+    flag = codec.idct_flag(idct)
     if info is None:
         info = codec.read_header(data, strict=strict, name=name)
     codec._check_limit(info.height, info.width, name)
@@ -345,9 +349,9 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
     if jpeg and codec.backend() == "libjpeg-turbo":
         codec._jpeg_cy.decode_resize(data, scale, *region, top, left, bh, bw,
                                      codec.get_max_image_pixels(), strict, out,
-                                     *spec.kernel_args(flip), name)
+                                     *spec.kernel_args(flip), name, flag)
         return out
-    pixels = codec.decode_region(data, info, region, scale, strict=strict, name=name)
+    pixels = codec.decode_region(data, info, region, scale, strict=strict, name=name, idct=idct)
     y0, x0 = codec.scaled_region((H, W), region, scale)[:2]
     f = scale / 8.0
     return _apply(pixels, (top * f - y0, left * f - x0, bh * f, bw * f), spec, flip, out,

@@ -273,12 +273,14 @@ class RandomResizedCrop(Transform):
         For encoded input: allow DCT-domain downscaling.
     strict : bool
         For encoded input: truncated / corrupt data raises DecodeError.
+    idct : {"accurate", "fast"}
+        For encoded JPEG input: libjpeg's IDCT (:func:`fastload.image.decode`).
     """
 
     def __init__(self, size=224, *, preset="nvidia", area=(0.05, 1.0), ratio=None,
                  attempts=None, interpolation=None, antialias=None, dtype="uint8",
                  layout="HWC", mean=None, std=None, pad_channels=3, dct_scale=True,
-                 strict=True):
+                 strict=True, idct="accurate"):
         p = get_preset(preset)
         self.preset = preset
         self.area = tuple(area)
@@ -287,6 +289,8 @@ class RandomResizedCrop(Transform):
         self.dct_scale = dct_scale
         self.strict = strict
         self._sampler = CROP_SAMPLERS[p.sampler]
+        codec.idct_flag(idct)  # validate
+        self.idct = idct
         self.spec = ops.output_spec(size, dtype=dtype, layout=layout, mean=mean, std=std,
                                     pad_channels=pad_channels,
                                     interpolation=interpolation or p.interpolation,
@@ -306,7 +310,8 @@ class RandomResizedCrop(Transform):
         if _is_encoded(x):
             return ops.decode_resized_crop(x, params.box, self.spec, flip=flip,
                                            dct_scale=self.dct_scale, strict=self.strict,
-                                           out=out, info=info, name=name)
+                                           out=out, info=info, name=name,
+                                           idct=self.idct)
         return ops._apply(ops._check_image(x), params.box, self.spec, flip, out)
 
     def output_meta(self, meta, params):
@@ -333,10 +338,14 @@ class ResizeShorter(Transform):
     """Aspect-preserving resize making the shorter side ``size``.
 
     ``rounding="floor"`` truncates the longer side like the TF reference; ``"round"`` like
-    DALI. ``interpolation`` / ``antialias`` as in :func:`fastload.image.output_spec`.
+    DALI. ``interpolation`` / ``antialias`` as in :func:`fastload.image.output_spec`;
+    ``idct`` as in :func:`fastload.image.decode` (encoded input).
     """
 
-    def __init__(self, size=256, *, rounding="floor", interpolation="bilinear", antialias=True):
+    def __init__(self, size=256, *, rounding="floor", interpolation="bilinear", antialias=True,
+                 idct="accurate"):
+        codec.idct_flag(idct)  # validate
+        self.idct = idct
         self.size = int(size)
         self.rounding = rounding
         self.interpolation = interpolation
@@ -345,7 +354,7 @@ class ResizeShorter(Transform):
 
     def apply(self, x, params):
         if _is_encoded(x):
-            x = codec.decode(x)
+            x = codec.decode(x, idct=self.idct)
         x = ops._check_image(x)
         h, w = ops.resize_shorter_size(x.shape[0], x.shape[1], self.size, rounding=self.rounding)
         spec = ops.output_spec((h, w), interpolation=self.interpolation, antialias=self.antialias)

@@ -29,6 +29,13 @@ extern "C" {
 #define FL_ERR_UNSUPPORTED 6 /* a JPEG process this libjpeg-turbo does not decode (lossless,
                                 hierarchical, 12/16-bit samples) */
 
+/* decode flags (the `flags` argument of fl_jpeg_decode and fl_jpeg_decode_resize) */
+#define FL_DECODE_STRICT 1    /* libjpeg warnings (truncated or corrupt data, junk between
+                                 markers, odd JFIF version) are errors (FL_ERR_STRICT) */
+#define FL_DECODE_FAST_IDCT 2 /* libjpeg's fast integer IDCT (JDCT_IFAST, TensorFlow's
+                                 default) instead of the accurate one (JDCT_ISLOW), in
+                                 every 8x8 IDCT (reduced 4x4/2x2/1x1 ones have one method) */
+
 /* output dtypes */
 #define FL_U8 0
 #define FL_F32 1
@@ -79,9 +86,6 @@ const char *fl_image_resize_simd(void);
  * before a marker, an unknown JFIF revision ...) are errors (FL_ERR_STRICT). */
 int fl_jpeg_read_header(const uint8_t *data, size_t size, int strict, fl_jpeg_info *info);
 
-/* Size of the full image after DCT scaling by scale_num/8 (libjpeg rounding: ceil). */
-void fl_jpeg_scaled_size(int height, int width, int scale_num, int *out_h, int *out_w);
-
 /* Decode rows [y0, y0+h) x columns [x0, x0+w) of the image scaled by scale_num/8
  * (scale_num in 1, 2, 4, 8; region in scaled pixels) as RGB uint8 into out, whose
  * rows are out_stride bytes apart. Only the region's iMCU columns are decoded
@@ -100,7 +104,7 @@ int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num,
 int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num,
                           int reg_y, int reg_x, int reg_h, int reg_w,
                           double box_y, double box_x, double box_h, double box_w,
-                          uint64_t max_pixels, int strict,
+                          uint64_t max_pixels, int flags,
                           const fl_resize_spec *spec, void *out);
 
 /* Resample the box (float pixel coordinates) of an RGB uint8 image (rows src_stride
