@@ -32,6 +32,7 @@ __all__ = [
     "RemoteContenders",
     "Timing",
     "late_thread_vars",
+    "peer_contenders",
     "per_repeat",
     "race",
     "thread_env",
@@ -140,7 +141,7 @@ class RemoteContenders:
 
     ``RemoteContenders(python, "fastload.bench.peers:torchvision_image", args)`` starts the
     child (its thread variables from ``threads``) and calls the setup function there; it
-    returns ``{name: [chunks]}`` and ``version``. :meth:`contender` gives the chunk list
+    returns ``({name: [chunks]}, info)``. :meth:`contender` gives the chunk list
     for :func:`race`. The child imports only ``fastload.bench.peers`` (no compiled
     fastload code), so any Python with the peer and numpy installed can run it.
     """
@@ -160,9 +161,13 @@ class RemoteContenders:
             env=env,
             cwd=cwd,
         )
-        reply = self._ask({"setup": setup, "args": args})
+        try:
+            reply = self._ask({"setup": setup, "args": args})
+        except BaseException:
+            self.close()
+            raise
         self.names = reply["names"]
-        self.version = reply.get("version", "")
+        self.info = reply.get("info", {})
 
     def _ask(self, msg):
         try:
@@ -208,3 +213,39 @@ class RemoteContenders:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def peer_contenders(setup, args, *, modules, peer_python=None, threads=1):
+    """Contenders of a peer setup (``"module:function"``, see :mod:`fastload.bench.peers`).
+
+    In this process when every one of ``modules`` imports here, else in ``peer_python``
+    (a peer venv) through :class:`RemoteContenders`. Returns ``(contenders, info, close,
+    failed)``: ``{name: chunks}``, the setup's info dict (``version`` ...), a callable to
+    release the child, and None; or ``(None, None, None, row)`` with a missing/broken row
+    saying why (peer missing here and no peer venv given).
+    """
+    import importlib
+
+    from fastload.bench import broken, missing, optional_import
+
+    failed = None
+    for name in modules:
+        _, failed = optional_import(name)
+        if failed is not None:
+            break
+    if failed is None:
+        module, func = setup.split(":")
+        contenders, info = getattr(importlib.import_module(module), func)(**args)
+        return contenders, info, (lambda: None), None
+    if not peer_python:
+        why = (f"{failed['notes']} here; give a peer venv with --peer-python or "
+               "$FASTLOAD_BENCH_PEER_PYTHON")
+        return None, None, None, (missing(modules[-1], why) if failed["kind"] == "missing"
+                                  else broken(modules[-1], why))
+    try:
+        remote = RemoteContenders(peer_python, setup, args, threads=threads)
+    except Exception as exc:  # noqa: BLE001 - the peer venv is broken: a row says so
+        return None, None, None, broken(modules[-1], f"in {peer_python}: {exc}"[:200])
+    info = dict(remote.info)
+    info["version"] = f"{info.get('version', '')} (peer venv {peer_python})"
+    return {name: remote.contender(name) for name in remote.names}, info, remote.close, None

@@ -1,311 +1,319 @@
 """JPEG -> ResNet-50 tensors: fastload vs its peers, same run, same files, same threads.
 
-Rows (kinds as in :mod:`fastload.bench`: a peer's ``ratio`` = fastload rate / peer rate, both
-measured in this run; rates are medians
-of repeats over the whole file set, contenders interleaved every 8 files (A B C A B C ...)
-so load from other processes hits all alike):
+Data: :func:`fastload.bench.data.imagenet_like` (240 files, 40 with ``quick``): mixed like
+ImageNet (about 85 % near 500x375, 15 % large; q75-95; 4:2:0 and 4:2:2; some progressive,
+grayscale and CMYK), cached on disk. Rates are medians of repeats over the whole set,
+contenders interleaved every 8 files (A B C A B C ...) by :func:`fastload.bench.harness.race`
+so load from other processes hits all alike; ``ratio_range`` is the per-repeat ratios'
+min-max. Kinds as in :mod:`fastload.bench`: a peer's ``ratio`` = fastload rate / peer rate.
 
-- train: ``resnet50_train(preset="nvidia", dtype="float32", layout="CHW")`` writing into a
-  reused batch slot, vs (a) ``torchvision.io.decode_jpeg`` + ``transforms.v2``
-  RandomResizedCrop(antialias) / RandomHorizontalFlip / ToDtype / Normalize,
-  (b) torchvision with PIL (the classic ImageNet recipe: RandomResizedCrop,
-  RandomHorizontalFlip, ToTensor, Normalize), (c) the full-frame decode rate at 1/8 scale
-  with libjpeg-turbo's own Huffman decoder (the entropy-decoding floor the target is set
-  against), with fastload's Huffman decoder, and with PIL ``draft``, and (d) Pillow +
-  numpy (decode, crop, resize(BILINEAR), flip, normalize).
-- eval: ``resnet50_eval(preset="nvidia")`` vs torchvision.io + v2 (Resize(256),
-  CenterCrop(224), ToDtype, Normalize) and torchvision + PIL.
+Groups (each one race; a group that fails is a broken row, the others are kept):
+
+- transforms: ``resnet50_train(preset="nvidia", dtype="float32", layout="CHW")`` writing
+  into a reused slot, vs torchvision.io ``decode_jpeg`` + ``transforms.v2``
+  (RandomResizedCrop(antialias), RandomHorizontalFlip, ToDtype, Normalize), torchvision +
+  PIL (the classic recipe), NVIDIA DALI's CPU pipeline (``device_id=None``:
+  ``decoders.image_random_crop`` + ``resize`` + ``crop_mirror_normalize``), and the
+  full-frame 1/8-scale decode floor measured independently: simplejpeg (libjpeg-turbo's
+  TurboJPEG) and Pillow ``draft``; then ``resnet50_eval`` vs the same peers' eval
+  recipes. torchvision pins its own torch: when it does not import here, it runs in a
+  peer venv (``--peer-python`` / ``$FASTLOAD_BENCH_PEER_PYTHON``) through
+  :class:`fastload.bench.harness.RemoteContenders`, interleaved all the same.
 - decode: full-frame :func:`fastload.image.decode` vs Pillow ``Image.open().load()``.
 - Loader: ``resnet50_train`` through :class:`fastload.loader.Loader` with 2 threads vs 1
   (only when the process may use 2 cores).
-- full mode only: train / eval rows again after raising glibc's mmap and trim thresholds
-  (``mallopt``), the tuned-malloc peers of NOTES-kernels.
+- full mode only: train again after raising glibc's mmap and trim thresholds
+  (``mallopt``) against Pillow + numpy, the tuned-malloc peer of NOTES-kernels.
 
-Peers that are not installed (or fail to import) are reported as missing (broken) rows.
-Files: photo-like RGB q90 4:2:0
-JPEGs around 500x375 (+-30 % per side, some portrait), about 90 KB each, generated
-in-process. Pin to one core for one-thread figures:
-``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare.py image``.
+Pin to one core for one-thread figures:
+``taskset -c 0 python -m fastload bench image``.
 """
 
 from __future__ import annotations
 
-import gc
 import io
 import os
-import statistics
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fastload.bench import baseline, optional_import, peer, reference, skipped, variant
+from fastload.bench import baseline, broken, optional_import, peer, reference, skipped, variant
 
-__all__ = ["make_files", "REQUIRES", "rows", "run"]
+__all__ = ["REQUIRES", "make_files", "rows", "run"]
 
 # {module: (required for the whole concern, the rows that need it)}
 REQUIRES = {
     "PIL": (True, "all (the bench data is written with Pillow)"),
-    "simplejpeg": (False, "the 1/8-scale decode floor row"),
-    "torch": (False, "torchvision rows, torch DataLoader rows"),
+    "simplejpeg": (False, "the 1/8-scale decode floor row (Pillow draft row stays)"),
+    "torch": (False, "torchvision rows (here or in the peer venv)"),
     "torchvision": (False, "torchvision.io + v2 and torchvision + PIL rows"),
     "nvidia.dali": (False, "DALI CPU pipeline rows"),
 }
 
 
 def make_files(n, seed=0):
-    """``n`` photo-like q90 JPEGs around 500x375 (list of bytes)."""
-    from fastload.testing.data.imagenet import encode_jpeg, photo_like_image
+    """``n`` ImageNet-like JPEGs (list of bytes): the first ``n`` of the cached bench set
+    (:func:`fastload.bench.data.imagenet_like`)."""
+    from fastload.bench.data import imagenet_like, read_all
 
-    rng = np.random.default_rng(seed)
-    files = []
-    for _ in range(n):
-        h, w = int(375 * rng.uniform(0.7, 1.3)), int(500 * rng.uniform(0.7, 1.3))
-        if rng.random() < 0.25:
-            h, w = w, h
-        files.append(encode_jpeg(photo_like_image(h, w, rng), 90))
-    return files
+    return read_all(imagenet_like(max(n, 40), seed))[1][:n]
 
 
-def _race(fns, repeats, warmup=1):
-    """Median seconds per repeat of each contender.
+def run(threads=1, quick=False, peer_python=None):
+    """Every row, as a list (see :func:`rows`)."""
+    return list(rows(threads=threads, quick=quick, peer_python=peer_python))
 
-    ``fns[c]`` is a callable or a list of callables (chunks of the file set); chunk j of
-    every contender runs before chunk j + 1 of any, so contenders alternate every few
-    milliseconds and load from other processes hits all of them alike. A repeat's time
-    is the sum over its chunks.
-    """
-    fns = [f if isinstance(f, list) else [f] for f in fns]
-    nchunks = max(len(f) for f in fns)
-    for _ in range(warmup):
-        for f in fns:
-            for chunk in f:
-                chunk()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        gc.collect()
-        total = [0.0] * len(fns)
-        for j in range(nchunks):
-            for c, f in enumerate(fns):
-                if j < len(f):
-                    t = time.perf_counter()
-                    f[j]()
-                    total[c] += time.perf_counter() - t
-        for c, ts in enumerate(times):
-            ts.append(total[c])
-    return [statistics.median(ts) for ts in times]
+
+def rows(threads=1, quick=False, peer_python=None):
+    """Rows as they are measured (see :mod:`fastload.bench.runner`)."""
+    from fastload.bench.runner import guarded
+
+    threads = max(1, int(threads))
+    yield from guarded("image transforms", _transform_rows, threads, quick, peer_python)
+    yield from guarded("image decode", _decode_rows, threads, quick)
+    yield from guarded("image Loader", _loader_rows, quick)
+    if not quick:
+        yield from guarded("image tuned malloc", _tuned_rows)
+
+
+def _data(quick):
+    from fastload.bench.data import describe_images, imagenet_like, read_all
+
+    folder = imagenet_like(40 if quick else 240)
+    paths, files = read_all(folder)
+    return paths, files, describe_images(folder)
 
 
 def _over(files, fn, threads, pool, chunk=8):
-    """Callables running ``fn(i, data)`` over all files, ``chunk`` files (per thread) each
-    (on ``threads`` threads)."""
-    size = chunk * threads
-    spans = [range(k, min(k + size, len(files))) for k in range(0, len(files), size)]
-    if threads <= 1:
-        def serial(span):
-            def go():
-                for i in span:
-                    fn(i, files[i])
-            return go
-        return [serial(span) for span in spans]
+    """Chunks running ``fn(i, data)`` over all files, ``chunk`` files per thread each (the
+    split of :func:`fastload.bench.peers.over`, which the peers use too)."""
+    from fastload.bench.peers import over
 
-    def parallel(span):
-        parts = [list(span)[k::threads] for k in range(threads)]
-
-        def work(idx):
-            for i in idx:
-                fn(i, files[i])
-
-        def go():
-            list(pool.map(work, parts))
-        return go
-    return [parallel(span) for span in spans]
+    return over(len(files), lambda i: fn(i, files[i]), threads, chunk, pool)
 
 
-def _peers_torchvision(mean, std):
-    """(train_io, train_pil, eval_io, eval_pil, version) callables, or a missing/broken row
-    when torchvision cannot be imported (for any reason: built for another torch ...)."""
-    for name in ("torch", "torchvision", "torchvision.io", "torchvision.transforms.v2"):
-        _, failed = optional_import(name)
-        if failed is not None:
-            return failed
-    import torch
-    import torchvision
-    from torchvision import transforms as T
-    from torchvision.io import decode_jpeg
-    from torchvision.transforms import v2
+def _slots():
+    """A callable giving each calling thread its own reused (3, 224, 224) float32 slot."""
+    import threading
+
+    store = threading.local()
+
+    def get():
+        buf = getattr(store, "buf", None)
+        if buf is None:
+            buf = store.buf = np.empty((3, 224, 224), np.float32)
+        return buf
+
+    return get
+
+
+def _dali(files, threads, preset, chunk=8):
+    """DALI CPU pipelines (``device_id=None``, every operator on the CPU): train as NVIDIA's
+    submission (``decoders.image_random_crop`` with the preset's area, aspect and attempts,
+    ``resize`` 224 antialiased, ``crop_mirror_normalize`` float32 CHW with a coin flip) and
+    eval (``decoders.image``, ``resize(resize_shorter=256)``, 224 centre crop); one batch
+    of ``chunk * threads`` files per chunk. Returns ({name: chunks}, version)."""
+    from nvidia import dali
+    from nvidia.dali import fn, pipeline_def, types
+
+    batch = chunk * max(1, threads)
+    kw = dict(batch_size=batch, num_threads=max(1, threads), device_id=None, seed=0,
+              exec_async=False, exec_pipelined=False, prefetch_queue_depth=1)
+    mean, std = list(preset.mean), list(preset.std)
+
+    @pipeline_def(**kw)
+    def train():
+        jpegs = fn.external_source(name="jpegs", dtype=types.UINT8, ndim=1)
+        images = fn.decoders.image_random_crop(
+            jpegs, device="cpu", output_type=types.RGB, random_area=[0.05, 1.0],
+            random_aspect_ratio=list(preset.ratio), num_attempts=preset.attempts)
+        images = fn.resize(images, resize_x=224, resize_y=224, antialias=True)
+        return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout="CHW",
+                                        mean=mean, std=std, mirror=fn.random.coin_flip())
+
+    @pipeline_def(**kw)
+    def evaluate():
+        jpegs = fn.external_source(name="jpegs", dtype=types.UINT8, ndim=1)
+        images = fn.decoders.image(jpegs, device="cpu", output_type=types.RGB)
+        images = fn.resize(images, resize_shorter=256, antialias=True)
+        return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout="CHW",
+                                        crop=(224, 224), mean=mean, std=std)
+
+    arrays = [np.frombuffer(f, np.uint8) for f in files]
+    batches = [arrays[k:k + batch] for k in range(0, len(arrays), batch)]
+    out = {}
+    for name, make in (("dali_train", train), ("dali_eval", evaluate)):
+        pipe = make()
+        pipe.build()
+
+        def go(b, pipe=pipe):
+            def run_batch():
+                pipe.feed_input("jpegs", b)
+                pipe.run()
+
+            return run_batch
+
+        out[name] = [go(b) for b in batches]
+    return out, f"DALI {dali.__version__} CPU (device_id=None), batch {batch}"
+
+
+def _floor_decoders(files):
+    """Independent full-frame 1/8-scale decoders: simplejpeg (libjpeg-turbo's TurboJPEG:
+    its own Huffman decoder and scaled IDCT) and Pillow ``draft``. simplejpeg cannot read
+    Pillow's CMYK files: those few go through Pillow draft in the simplejpeg row too.
+    Returns (simplejpeg or None, pillow, number of CMYK files)."""
     from PIL import Image
 
-    torch.set_num_threads(1)
-    m, s = [v / 255 for v in mean], [v / 255 for v in std]
-    v2_train = v2.Compose([v2.RandomResizedCrop(224, antialias=True), v2.RandomHorizontalFlip(),
-                           v2.ToDtype(torch.float32, scale=True), v2.Normalize(m, s)])
-    v2_eval = v2.Compose([v2.Resize(256, antialias=True), v2.CenterCrop(224),
-                          v2.ToDtype(torch.float32, scale=True), v2.Normalize(m, s)])
-    pil_train = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(),
-                           T.Normalize(m, s)])
-    pil_eval = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(m, s)])
+    def pil8(i, d):
+        im = Image.open(io.BytesIO(d))
+        im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+        im.load()
+        return np.asarray(im)
 
-    tensors = {}
+    sj, _ = optional_import("simplejpeg")
+    if sj is None:
+        return None, pil8, 0
+    cmyk = set()
+    for i, d in enumerate(files):
+        try:
+            sj.decode_jpeg_header(d)
+        except ValueError:
+            cmyk.add(i)
 
-    def io_dec(data):  # the encoded file as a tensor, made once (like torchvision.io.read_file)
-        t = tensors.get(id(data))
-        if t is None:
-            t = tensors[id(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-        return decode_jpeg(t)
+    def sj8(i, d):
+        if i in cmyk:
+            return pil8(i, d)
+        return sj.decode_jpeg(d, colorspace="RGB", min_height=1, min_width=1)
 
-    def pil_open(data):
-        return Image.open(io.BytesIO(data)).convert("RGB")
-
-    return (lambda i, d: v2_train(io_dec(d)), lambda i, d: pil_train(pil_open(d)),
-            lambda i, d: v2_eval(io_dec(d)), lambda i, d: pil_eval(pil_open(d)),
-            f"torchvision {torchvision.__version__}, torch {torch.__version__}")
+    return sj8, pil8, len(cmyk)
 
 
-def run(threads=1, quick=False):
-    """Measure every row; returns a list of dicts (name, items_per_s, ratio, notes)."""
-    from PIL import Image
-
-    from fastload.image import backend, codec, decode
-    from fastload.image.transforms import IMAGENET_MEAN, IMAGENET_STD, sample_crop_nvidia
+def _transform_rows(threads, quick, peer_python):
+    from fastload.bench.harness import peer_contenders, per_repeat, race
+    from fastload.image import backend, decode
+    from fastload.image.transforms import get_preset
     from fastload.pipelines.resnet50 import resnet50_eval, resnet50_train
 
-    threads = max(1, int(threads))
-    n = 10 if quick else 48
-    repeats = 3 if quick else 7
-    files = make_files(n)
-    kb = np.mean([len(f) for f in files]) / 1024
+    paths, files, where = _data(quick)
+    n = len(files)
+    repeats = 3 if quick else 5
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
-    where = f"{n} files ~500x375 q90, {kb:.0f} KB avg, {threads} thread(s)"
-
+    preset = get_preset("nvidia")
     train = resnet50_train(preset="nvidia", dtype="float32", layout="CHW")
     evalt = resnet50_eval(preset="nvidia", dtype="float32", layout="CHW")
-    slots = [np.empty((3, 224, 224), np.float32) for _ in range(threads)]
+    slot = _slots()
     rngs = [np.random.default_rng(k) for k in range(n)]
 
     def fl_train(i, d):
-        train({"image": d}, rngs[i], out={"image": slots[i % threads]})
+        train({"image": d}, rngs[i], out={"image": slot()})
 
     def fl_eval(i, d):
-        evalt({"image": d}, None, out={"image": slots[i % threads]})
+        evalt({"image": d}, None, out={"image": slot()})
 
-    def fl_decode(i, d):
-        decode(d)
+    sj8, pil8, n_cmyk = _floor_decoders(files)
+    contenders = {
+        "train": _over(files, fl_train, threads, pool),
+        "eval": _over(files, fl_eval, threads, pool),
+        "decode8": _over(files, lambda i, d: decode(d, min_size=(1, 1)), threads, pool),
+        "pil_decode8": _over(files, pil8, threads, pool),
+    }
+    if sj8 is not None:
+        contenders["sj_decode8"] = _over(files, sj8, threads, pool)
+    failed = []
+    dali_version = None
+    mod, row = optional_import("nvidia.dali")
+    if mod is None:
+        failed.append(row)
+    else:
+        try:
+            dali, dali_version = _dali(files, threads, preset)
+            contenders.update(dali)
+        except Exception as exc:  # noqa: BLE001 - the peer is broken here: a row says so
+            failed.append(broken("DALI CPU", f"{type(exc).__name__}: {exc}"[:200]))
+    tv, info, close, row = peer_contenders(
+        "fastload.bench.peers:torchvision_image", {"paths": paths, "threads": threads},
+        modules=["torch", "torchvision"], peer_python=peer_python, threads=threads)
+    if row is not None:
+        failed.append(row)
+    else:
+        contenders.update(tv)
+    try:
+        t = race(contenders, repeats)
+    finally:
+        if close is not None:
+            close()
+        if pool is not None:
+            pool.shutdown()
+    rate = {k: n / v.wall for k, v in t.items()}
 
-    def fl_decode8(i, d):
-        decode(d, min_size=(1, 1))
+    def vs(name, ref):
+        return per_repeat(t[name], t[ref])
 
-    def libjpeg_huffman(chunks):
-        # fastload's decoder with libjpeg-turbo's own Huffman decoding, switched per chunk
-        # (the switch is process-wide; contenders never overlap)
-        def wrap(chunk):
-            def go():
-                jpeg.set_fast_huffman(False)
-                try:
-                    chunk()
-                finally:
-                    jpeg.set_fast_huffman(True)
-            return go
-        return [wrap(c) for c in chunks]
+    r = rate["train"]
+    yield reference("resnet50_train fastload", r,
+                    f"preset nvidia, float32 CHW into a reused slot, {backend()}; {where}; "
+                    f"{threads} thread(s), median of {repeats}")
+    if tv is not None:
+        yield peer("train torchvision.io + v2", rate["tv_io_train"], r, info["version"],
+                   goal=">= 2.3", ratio_range=vs("tv_io_train", "train"))
+        yield peer("train torchvision + PIL", rate["tv_pil_train"], r, goal=">= 3",
+                   ratio_range=vs("tv_pil_train", "train"))
+    if dali_version is not None:
+        yield peer("train DALI CPU pipeline", rate["dali_train"], r, dali_version,
+                   goal=">= 2.5", ratio_range=vs("dali_train", "train"))
+    if sj8 is not None:
+        note = "simplejpeg (libjpeg-turbo) full frame at 1/8 scale; ratio = resnet50_train / this"
+        if n_cmyk:
+            note += f" ({n_cmyk} CMYK files simplejpeg cannot read: Pillow draft)"
+        yield baseline("full decode 1/8 simplejpeg (floor)", rate["sj_decode8"], note,
+                       ratio=r / rate["sj_decode8"], goal=">= 0.9",
+                       ratio_range=vs("sj_decode8", "train"))
+    yield baseline("full decode 1/8 PIL draft", rate["pil_decode8"],
+                   "ratio = resnet50_train / this decode", ratio=r / rate["pil_decode8"],
+                   ratio_range=vs("pil_decode8", "train"))
+    yield baseline("full decode 1/8 fastload", rate["decode8"],
+                   "fastload's own decoder (not the floor); ratio = resnet50_train / this",
+                   ratio=r / rate["decode8"], ratio_range=vs("decode8", "train"))
+    e = rate["eval"]
+    yield reference("resnet50_eval fastload", e,
+                    "preset nvidia, float32 CHW, resize 256 + crop 224 fused")
+    if tv is not None:
+        yield peer("eval torchvision.io + v2", rate["tv_io_eval"], e, goal=">= 2.0",
+                   ratio_range=vs("tv_io_eval", "eval"))
+        yield peer("eval torchvision + PIL", rate["tv_pil_eval"], e,
+                   ratio_range=vs("tv_pil_eval", "eval"))
+    if dali_version is not None:
+        yield peer("eval DALI CPU pipeline", rate["dali_eval"], e,
+                   ratio_range=vs("dali_eval", "eval"))
+    yield from failed
+
+
+def _decode_rows(threads, quick):
+    from PIL import Image
+
+    from fastload.bench.harness import per_repeat, race
+    from fastload.image import backend, decode
+
+    _, files, _ = _data(quick)
+    n = len(files)
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
 
     def pil_decode(i, d):
         im = Image.open(io.BytesIO(d))
         im.load()
         return np.asarray(im)
 
-    def pil_decode8(i, d):
-        im = Image.open(io.BytesIO(d))
-        im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
-        im.load()
-        return np.asarray(im)
-
-    mean = np.asarray(IMAGENET_MEAN, np.float32)
-    inv_std = 1 / np.asarray(IMAGENET_STD, np.float32)
-
-    def pil_numpy_train(i, d):
-        im = Image.open(io.BytesIO(d)).convert("RGB")
-        top, left, h, w = sample_crop_nvidia(rngs[i], im.height, im.width)
-        im = im.resize((224, 224), Image.BILINEAR, box=(left, top, left + w, top + h))
-        if rngs[i].random() < 0.5:
-            im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        x = (np.asarray(im, np.float32) - mean) * inv_std
-        return np.ascontiguousarray(x.transpose(2, 0, 1))
-
-    names = ["train", "eval", "decode", "decode8", "pil_decode", "pil_decode8", "pil_train"]
-    fns = [fl_train, fl_eval, fl_decode, fl_decode8, pil_decode, pil_decode8, pil_numpy_train]
-    tv = _peers_torchvision(IMAGENET_MEAN, IMAGENET_STD)
-    if isinstance(tv, tuple):
-        names += ["tv_io_train", "tv_pil_train", "tv_io_eval", "tv_pil_eval"]
-        fns += list(tv[:4])
-    contenders = [_over(files, f, threads, pool) for f in fns]
-    jpeg = codec._jpeg_cy
-    if jpeg is not None and backend() == "libjpeg-turbo":
-        names.append("decode8_libjpeg")
-        contenders.append(libjpeg_huffman(_over(files, fl_decode8, threads, pool)))
-    times = _race(contenders, repeats)
-    rate = {k: n / t for k, t in zip(names, times, strict=True)}
-    if pool is not None:
-        pool.shutdown()
-
-    rows = []
-    r = rate["train"]
-    rows.append(reference("resnet50_train fastload", r,
-                          f"preset nvidia, float32 CHW into a reused slot, {backend()}; {where}"))
-    if isinstance(tv, tuple):
-        rows.append(peer("train torchvision.io + v2", rate["tv_io_train"], r, tv[4],
-                         goal=">= 1.6"))
-        rows.append(peer("train torchvision + PIL", rate["tv_pil_train"], r, goal=">= 3"))
-    else:
-        rows.append(tv)
-    rows.append(peer("train Pillow + numpy", rate["pil_train"], r,
-                     "decode, resize(box, BILINEAR), flip, normalize"))
-    if "decode8_libjpeg" in rate:
-        rows.append(baseline("full decode 1/8 libjpeg-turbo (floor)", rate["decode8_libjpeg"],
-                             "libjpeg-turbo's own Huffman decoder, full frame at 1/8 scale; "
-                             "ratio = resnet50_train / this floor",
-                             ratio=r / rate["decode8_libjpeg"], goal=">= 0.9"))
-    rows.append(baseline("full decode 1/8 fastload", rate["decode8"],
-                         "fastload's Huffman decoder; ratio = resnet50_train / this decode",
-                         ratio=r / rate["decode8"]))
-    rows.append(baseline("full decode 1/8 PIL draft", rate["pil_decode8"],
-                         "ratio = resnet50_train / this decode", ratio=r / rate["pil_decode8"]))
-    e = rate["eval"]
-    rows.append(reference("resnet50_eval fastload", e,
-                          "preset nvidia, float32 CHW, resize 256 + crop 224 fused"))
-    if isinstance(tv, tuple):
-        rows.append(peer("eval torchvision.io + v2", rate["tv_io_eval"], e, goal=">= 1.3"))
-        rows.append(peer("eval torchvision + PIL", rate["tv_pil_eval"], e, goal=">= 1.8"))
-    dec = rate["decode"]
-    rows.append(reference("decode full fastload", dec,
-                          f"RGB uint8, new array per image, {backend()}"))
-    rows.append(peer("decode full Pillow", rate["pil_decode"], dec,
-                     "Image.open().load() + asarray", goal=">= 1"))
-    rows += _loader_rows(files, repeats)
-    if not quick and _tune_malloc():
-        # NOTES-kernels: glibc returns large freed blocks to the OS and page-faults them
-        # back on every image; peers allocate per image, so also report them with the
-        # mmap / trim thresholds raised (fastload writes into reused buffers either way)
-        keys = ["train", "eval", "pil_train"] + (["tv_io_train", "tv_pil_train", "tv_io_eval",
-                                                  "tv_pil_eval"] if isinstance(tv, tuple) else [])
-        pool = ThreadPoolExecutor(threads) if threads > 1 else None
-        times = _race([_over(files, fns[names.index(k)], threads, pool) for k in keys], repeats)
+    contenders = {"decode": _over(files, lambda i, d: decode(d), threads, pool),
+                  "pil": _over(files, pil_decode, threads, pool)}
+    try:
+        t = race(contenders, 3 if quick else 5)
+    finally:
         if pool is not None:
             pool.shutdown()
-        tuned = {k: n / t for k, t in zip(keys, times, strict=True)}
-        r, e = tuned["train"], tuned["eval"]
-        note = "same run, M_MMAP_THRESHOLD / M_TRIM_THRESHOLD = 1 GiB"
-        rows.append(reference("resnet50_train fastload (tuned malloc)", r, note))
-        for k, label in (("pil_train", "train Pillow + numpy"),
-                         ("tv_io_train", "train torchvision.io + v2"),
-                         ("tv_pil_train", "train torchvision + PIL")):
-            if k in tuned:
-                rows.append(peer(label + " (tuned malloc)", tuned[k], r, note))
-        rows.append(reference("resnet50_eval fastload (tuned malloc)", e, note))
-        for k, label in (("tv_io_eval", "eval torchvision.io + v2"),
-                         ("tv_pil_eval", "eval torchvision + PIL")):
-            if k in tuned:
-                rows.append(peer(label + " (tuned malloc)", tuned[k], e, note))
-    return rows
+    dec = n / t["decode"].wall
+    yield reference("decode full fastload", dec, f"RGB uint8, new array per image, {backend()}")
+    yield peer("decode full Pillow", n / t["pil"].wall, dec, "Image.open().load() + asarray",
+               goal=">= 1", ratio_range=per_repeat(t["pil"], t["decode"]))
 
 
 def _tune_malloc():
@@ -323,8 +331,50 @@ def _tune_malloc():
         return False
 
 
-def _loader_rows(files, repeats):
+def _tuned_rows():
+    """NOTES-kernels: glibc returns large freed blocks to the OS and page-faults them back
+    on every image; a peer allocating per image pays that, so fastload and Pillow + numpy
+    again with glibc's mmap / trim thresholds raised (the last group: it changes the
+    process's malloc)."""
+    from PIL import Image
+
+    from fastload.bench.harness import per_repeat, race
+    from fastload.image.transforms import IMAGENET_MEAN, IMAGENET_STD, sample_crop_nvidia
+    from fastload.pipelines.resnet50 import resnet50_train
+
+    if not _tune_malloc():
+        return
+    _, files, _ = _data(False)
+    n = len(files)
+    train = resnet50_train(preset="nvidia", dtype="float32", layout="CHW")
+    out = np.empty((3, 224, 224), np.float32)
+    rngs = [np.random.default_rng(k) for k in range(n)]
+    mean = np.asarray(IMAGENET_MEAN, np.float32)
+    inv_std = 1 / np.asarray(IMAGENET_STD, np.float32)
+
+    def pil_numpy_train(i, d):
+        im = Image.open(io.BytesIO(d)).convert("RGB")
+        top, left, h, w = sample_crop_nvidia(rngs[i], im.height, im.width)
+        im = im.resize((224, 224), Image.BILINEAR, box=(left, top, left + w, top + h))
+        if rngs[i].random() < 0.5:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        x = (np.asarray(im, np.float32) - mean) * inv_std
+        return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+    t = race({"train": _over(files, lambda i, d: train({"image": d}, rngs[i],
+                                                       out={"image": out}), 1, None),
+              "pil": _over(files, pil_numpy_train, 1, None)}, 5)
+    note = "M_MMAP_THRESHOLD / M_TRIM_THRESHOLD = 1 GiB, 1 thread"
+    r = n / t["train"].wall
+    yield reference("resnet50_train fastload (tuned malloc)", r, note)
+    yield peer("train Pillow + numpy (tuned malloc)", n / t["pil"].wall, r,
+               "decode, resize(box, BILINEAR), flip, normalize",
+               ratio_range=per_repeat(t["pil"], t["train"]))
+
+
+def _loader_rows(quick):
     """resnet50_train through the Loader with 2 threads vs 1 (needs 2 free cores)."""
+    from fastload.bench.harness import per_repeat, race
     from fastload.loader import Loader
     from fastload.pipelines.resnet50 import resnet50_train
 
@@ -333,34 +383,31 @@ def _loader_rows(files, repeats):
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
     if cores < 2:
-        return [skipped("Loader resnet50_train 2 threads",
-                        "process pinned to 1 core; run without taskset for this row")]
+        yield skipped("Loader resnet50_train 2 threads",
+                      "process pinned to 1 core; run without taskset for this row")
+        return
+    _, files, _ = _data(quick)
     ds = [{"image": f, "label": 0} for f in files]
     t = resnet50_train(preset="nvidia", dtype="float32", layout="CHW")
-    loaders = [Loader(ds, transform=t, batch_size=8, shuffle=False, num_threads=k,
-                      epoch_end="partial") for k in (1, 2)]
+    loaders = {k: Loader(ds, transform=t, batch_size=8, shuffle=False, num_threads=k,
+                         epoch_end="partial") for k in (1, 2)}
 
     def epoch(loader):
         def go():
             for _ in loader:
                 pass
+
         return go
 
-    t1, t2 = _race([epoch(ld) for ld in loaders], repeats)
+    res = race({k: epoch(ld) for k, ld in loaders.items()}, 3 if quick else 5)
     n = len(files)
-    return [reference("Loader resnet50_train 1 thread", n / t1, "batch 8, in-memory records"),
-            variant("Loader resnet50_train 2 threads", n / t2, n / t1,
-                    "ratio = 2-thread / 1-thread rate (needs 2 idle cores)", goal=">= 1.8")]
-
-
-def rows(threads=1, quick=False, peer_python=None):
-    """Rows as they are measured (see :mod:`fastload.bench.runner`)."""
-    from fastload.bench.runner import guarded
-
-    yield from guarded("image", run, threads, quick)
+    yield reference("Loader resnet50_train 1 thread", n / res[1].wall,
+                    "batch 8, in-memory records")
+    yield variant("Loader resnet50_train 2 threads", n / res[2].wall, n / res[1].wall,
+                  "ratio = 2-thread / 1-thread rate (needs 2 idle cores)", goal=">= 1.8",
+                  ratio_range=per_repeat(res[1], res[2]))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     for row in run(quick=True):
         print(row)

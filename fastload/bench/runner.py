@@ -98,7 +98,8 @@ def _import_report(modules):
                 f"fails to import: {type(exc).__name__}: {exc}")
             out[name] = [None, why.splitlines()[0][:200]]
         except Exception as exc:  # noqa: BLE001 - a peer built for another torch ...
-            out[name] = [None, f"fails to import: {type(exc).__name__}: {exc}".splitlines()[0][:200]]
+            why = f"fails to import: {type(exc).__name__}: {exc}"
+            out[name] = [None, why.splitlines()[0][:200]]
     return out
 
 

@@ -3,8 +3,9 @@
 Reads one JSON command per line on stdin, answers one JSON line on stdout:
 
 - ``{"setup": "module:function", "args": {...}}``: ``function(**args)`` returns
-  ``(contenders, version)`` with contenders ``{name: [chunk callables]}``; answers
-  ``{"names": {name: number of chunks}, "version": ...}``.
+  ``(contenders, info)`` with contenders ``{name: [chunk callables]}`` and info a
+  JSON-able dict (``version`` ...); answers ``{"names": {name: number of chunks},
+  "info": info}``.
 - ``{"run": name, "chunk": j}``: runs that chunk; answers ``{"wall": s, "cpu": s}``.
 - ``{"quit": true}``: exits.
 
@@ -29,10 +30,10 @@ def main():
                 break
             if "setup" in msg:
                 module, func = msg["setup"].split(":")
-                contenders, version = getattr(importlib.import_module(module), func)(
+                contenders, info = getattr(importlib.import_module(module), func)(
                     **msg.get("args", {})
                 )
-                reply = {"names": {k: len(v) for k, v in contenders.items()}, "version": version}
+                reply = {"names": {k: len(v) for k, v in contenders.items()}, "info": info}
             else:
                 chunk = contenders[msg["run"]][msg["chunk"]]
                 c0, t0 = time.process_time(), time.perf_counter()
