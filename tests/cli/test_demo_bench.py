@@ -50,8 +50,8 @@ def test_bench_quick_runs_every_concern_and_writes_json_and_plot(tmp_path):
     assert set(results) == {"image", "audio", "volume", "loader", "dataset"}
     for concern, rows in results.items():
         assert rows, concern
-        for r in rows:  # every row says what it is
-            assert r.pop("type") == "row"; rates are rates, memory is memory
+        for r in rows:  # every row says what it is; rates are rates, memory is memory
+            assert r.pop("type") == "row"
             if r["kind"] in ("reference", "peer", "variant", "baseline"):
                 assert r["items_per_s"] > 0, r
             elif r["kind"] == "memory":
