@@ -197,28 +197,50 @@ class TrimSilence(Transform):
 # ----------------------------------------------------------------------------- SpecAugment
 @dataclass(frozen=True)
 class SpecAugmentParams:
-    """Masks as ``(start, width)`` pairs; ``freq`` over mel bins, ``time`` over frames."""
+    """Masks as ``(start, length)`` pairs: entries ``start .. start + length - 1`` are
+    zeroed; ``freq`` over mel bins, ``time`` over frames."""
 
     freq: tuple
     time: tuple
 
 
+def _nvidia_masks(rng, count, max_width, size):
+    """``count`` masks of NVIDIA's rule over ``size`` entries as ``(a, w + 1)`` pairs:
+    widths first (``U{0..max_width}``), then one uniform per anchor."""
+    widths = [int(rng.integers(0, max_width + 1)) for _ in range(count)]
+    masks = []
+    for w in widths:
+        u = np.float32(rng.random())
+        a = int(np.rint(u * np.float32(size - w)))  # float32 product, half to even
+        masks.append((max(a, 0), w + 1))
+    return tuple(masks)
+
+
 class SpecAugment(Transform):
     """Frequency and time masking on (n_mels, T) features, masked values set to 0.
+
+    Masks are drawn as :class:`SpecAugmentParams` ``(start, length)`` pairs: the
+    ``length`` entries from ``start`` are zeroed (clipped at the edge), whatever the rule.
 
     ``preset="reference"`` (MLPerf reference ``features.py``): frequency width
     ``w ~ U{0..max_freq}``, start ``~ U{0..max(1, F - w + 1) - 1}``; time width
     ``w ~ U{0..round(max_time * T)}`` (``max_time`` < 1 is a fraction of T, >= 1 a
-    frame count), start ``~ U{0..max(1, T - w + 1) - 1}``.
+    frame count), start ``~ U{0..max(1, T - w + 1) - 1}``; ``w`` entries masked.
 
-    ``preset="nvidia"`` (VectorizedSpecAugment): widths ``floor(U * (max + 1))`` with
-    ``max = max_freq`` or ``max_time * T`` (no rounding), starts
-    ``floor(U * (size - w + 1))`` (inclusive upper bound), U ~ U[0, 1).
+    ``preset="nvidia"`` (NVIDIA's ``VectorizedSpecAugment``, training_results v3.1):
+    width ``w ~ U{0..max}`` (``rng.integers``, as ``torch.randint``) with ``max = max_freq``
+    or ``round(max_time * T)``, anchor ``a = round(float32(U) * float32(size - w))``
+    (``U = rng.random()``, round half to even as ``torch.round``), and the mask is
+    ``a <= idx <= a + w``: ``w + 1`` entries (never empty; clipped at the edge). Given the
+    same widths and U values the masks are NVIDIA's exactly
+    (``tests/equivalence/test_specaugment_nvidia.py``). Draw order per sample: frequency
+    widths then anchors, then time widths then anchors.
 
-    Deviation: the reference draws time-mask starts over the padded batch length
-    ``T_pad``, which a per-sample transform cannot know; this transform draws them over
-    the sample's own ``T`` (masks never fall entirely into padding). For the reference's
-    exact batch semantics use :func:`spec_augment_batch` on the collated batch.
+    Deviation (both presets): the reference and NVIDIA draw time-mask starts (NVIDIA also
+    the width bound) over the padded batch length ``T_pad``, which a per-sample transform
+    cannot know; this transform uses the sample's own ``T`` (masks never fall entirely
+    into padding). For the batch semantics use :func:`spec_augment_batch` on the
+    collated batch.
     """
 
     def __init__(self, freq_masks=2, max_freq=20, time_masks=10, max_time=0.03, preset="reference"):
@@ -239,7 +261,9 @@ class SpecAugment(Transform):
 
     def draw(self, rng, F, T, T_pad=None):
         """Masks for one sample of F bins and T frames; time-mask starts range over
-        ``T_pad`` frames (the padded batch length, as the reference) when given, else T."""
+        ``T_pad`` frames (the padded batch length, as the reference) when given, else T.
+        With ``preset="nvidia"`` the time-width bound is ``round(max_time * T_pad)`` then
+        too (NVIDIA's masks see only the batch's padded width)."""
         span = T if T_pad is None else T_pad
         freq, time = [], []
         if self.preset == "reference":
@@ -252,17 +276,12 @@ class SpecAugment(Transform):
                 w = int(rng.integers(0, tmax + 1))
                 t0 = int(rng.integers(0, max(1, span - w + 1)))
                 time.append((t0, w))
-        else:
-            for _ in range(self.freq_masks):
-                w = int(math.floor(rng.random() * (self.max_freq + 1)))
-                f0 = int(math.floor(rng.random() * max(0, F - w + 1)))
-                freq.append((f0, w))
-            tmax = self._max_time(T)
-            for _ in range(self.time_masks):
-                w = int(math.floor(rng.random() * (tmax + 1)))
-                t0 = int(math.floor(rng.random() * max(0, span - w + 1)))
-                time.append((t0, w))
-        return SpecAugmentParams(tuple(freq), tuple(time))
+            return SpecAugmentParams(tuple(freq), tuple(time))
+        tmax = int(round(self._max_time(span)))
+        return SpecAugmentParams(
+            _nvidia_masks(rng, self.freq_masks, self.max_freq, F),
+            _nvidia_masks(rng, self.time_masks, tmax, span),
+        )
 
     @staticmethod
     def apply_inplace(x, params):

@@ -126,16 +126,16 @@ def test_spec_augment_reference_distributions():
 def test_spec_augment_nvidia_bounds():
     t = SpecAugment(preset="nvidia")
     rng = np.random.default_rng(1)
-    T = 100  # 0.03 T + 1 = 4: widths floor(U * 4) in 0..3
+    T = 100  # round(0.03 T) = 3: widths 0..3, masks of w + 1 = 1..4 entries
     tw = []
     for _ in range(3000):
         p = t.sample_params(rng, np.zeros((80, T)))
-        for t0, w in p.time:
-            tw.append(w)
-            assert 0 <= t0 <= T - w
-        for f0, w in p.freq:
-            assert 0 <= w <= 20 and 0 <= f0 <= 80 - w
-    assert set(tw) == {0, 1, 2, 3}
+        for t0, n in p.time:
+            tw.append(n)
+            assert 0 <= t0 <= T - (n - 1)  # anchor round(U (T - w))
+        for f0, n in p.freq:
+            assert 1 <= n <= 21 and 0 <= f0 <= 80 - (n - 1)
+    assert set(tw) == {1, 2, 3, 4}
 
 
 def test_spec_augment_apply_matches_twin_and_replays():
@@ -214,3 +214,19 @@ def test_stack_frames_batch_matches_per_sample():
         per = stack_frames(np.ascontiguousarray(batch[i, :n].T))
         np.testing.assert_array_equal(out[i, : new[i]], per)
         np.testing.assert_array_equal(out[i], ref.stack_frames(batch[i].T))
+
+
+def test_spec_augment_batch_nvidia_bounds_from_padded_length():
+    # NVIDIA's vectorised SpecAugment sees only the padded batch: time widths up to
+    # round(0.03 * T_pad), anchors over T_pad, masks of w + 1 frames
+    from fastload.audio.transforms import spec_augment_batch
+
+    lengths = np.array([600, 90])
+    batch = np.ones((2, 600, 80), np.float32)
+    drawn = spec_augment_batch(batch, lengths, np.random.default_rng(3), preset="nvidia")
+    seen = set()
+    for p in drawn:
+        for a, n in p.time:
+            assert 1 <= n <= round(0.03 * 600) + 1 and 0 <= a <= 600 - (n - 1)
+            seen.add(n)
+    assert max(seen) > round(0.03 * 90) + 1  # the short sample's bound is not its own
