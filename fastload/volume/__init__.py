@@ -12,6 +12,7 @@ _EXPORTS = {
     "read_header": "fastload.volume.io",
     "resample_to_spacing": "fastload.volume.resample",
     "resampled_shape": "fastload.volume.resample",
+    "output_pool": "fastload.volume.resample",
     "ClipNormalize": "fastload.volume.transforms",
     "GaussianNoise": "fastload.volume.transforms",
     "PadToMin": "fastload.volume.transforms",

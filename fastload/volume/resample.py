@@ -22,6 +22,7 @@ import numpy as np
 from fastload.errors import LimitError
 from fastload.volume import _nearest_cy  # SIMD gather for 1-byte voxels (csrc/volume/nearest.c)
 from fastload.volume import _resample_nb as _nb
+from fastload.volume._pool import OutputPool
 
 #: flags passed to the C nearest kernel (tests set ``_nearest_cy.FORCE_SCALAR`` / ``NO_AVX512``)
 _nearest_flags = 0
@@ -30,12 +31,18 @@ __all__ = [
     "DEFAULT_MAX_VOXELS",
     "linear_indices",
     "nearest_indices",
+    "output_pool",
     "resample_to_spacing",
     "resampled_shape",
 ]
 
 #: Largest output (and input) voxel count accepted before allocating (2**31, 8 GiB float32).
 DEFAULT_MAX_VOXELS = 1 << 31
+
+#: Where allocated outputs come from: buffers of outputs the caller has dropped are reused
+#: (no page faults; see :mod:`fastload.volume._pool` for the measurements). Holds at most
+#: ``output_pool.max_bytes`` (1 GiB) of free buffers; ``output_pool.max_bytes = 0`` turns it off.
+output_pool = OutputPool()
 
 _LINEAR_DTYPES = (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.float32, np.float64)
 
@@ -158,7 +165,9 @@ def resample_to_spacing(
     out : ndarray, optional
         Output of shape ``resampled_shape(...)`` (with the channel axis if any); float32
         for order 1, ``array.dtype`` for order 0. Any strides (e.g. the interior of a padded
-        buffer). Allocated when None.
+        buffer). Allocated when None, from :data:`output_pool`: a large output reuses the
+        memory of an earlier output that is no longer referenced (no page faults), so a
+        long-lived process does not pay for fresh pages on every call.
     threads : int
         1 (default): the serial kernel, safe to call from loader threads. > 1: the
         whole-volume ``prange`` kernel on that many numba threads (not from inside loader
@@ -214,7 +223,7 @@ def resample_to_spacing(
         )
     out_dtype = np.dtype(np.float32) if order == 1 else array.dtype
     if out is None:
-        out = np.empty(lead + new, dtype=out_dtype)
+        out = output_pool.empty(lead + new, out_dtype)
     else:
         _check_out(out, lead + new, out_dtype)
     src3 = array.reshape((-1,) + spatial) if array.ndim == 4 else array[None]
