@@ -235,10 +235,10 @@ def torchaudio_audio(paths, threads=1, seed=0):
         return stacked[:, ::3].T.contiguous()
 
     n = len(signals)
-    contenders = {
-        "ta_melspec": [lambda: [logmel(t) for t in signals]],
-        "ta_fbank": [lambda: [fbank(t) for t in signals]],
-        "ta_rnnt": [lambda: [rnnt(i) for i in range(n)]],
+    contenders = {  # one chunk per clip
+        "ta_melspec": [lambda t=t: logmel(t) for t in signals],
+        "ta_fbank": [lambda t=t: fbank(t) for t in signals],
+        "ta_rnnt": [lambda i=i: rnnt(i) for i in range(n)],
     }
     return contenders, {"version": f"torchaudio {torchaudio.__version__}, "
                                    f"torch {torch.__version__}"}
