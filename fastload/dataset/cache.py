@@ -28,9 +28,9 @@ Protocol (POSIX ``flock``; every lock dies with its process, so SIGKILL never we
   lock on the entry file succeeds, i.e. no reader anywhere holds it pinned.
 
 ``cache_limit`` bounds the bytes of complete entries of *all* datasets under
-``cache_dir`` plus downloads in progress. When pinned entries alone exceed it, the download goes ahead (correctness
-over the bound) and a warning is logged once: size the limit for the working set
-(see ``order="shard_blocks"`` in :class:`fastload.Loader`).
+``cache_dir`` plus downloads in progress. When pinned entries alone exceed it, the download
+goes ahead (correctness over the bound) and a warning is logged once: size the limit for the
+working set (see ``order="shard_blocks"`` in :class:`fastload.Loader`).
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def open_dataset(url, *, cache_dir=None, cache_limit=None, filesystem=None, stor
         path = local_path(url)
         if filesystem is not None and "://" in str(path):
             path = str(path).split("://", 1)[1]
-        return Dataset(_Store(path), None)
+        return Dataset(ShardStore(path), None)
     from fastload.dataset.remote import RemoteStore
 
     store = RemoteStore(
@@ -243,8 +243,15 @@ def _ensure_fd_limit(num_shards):
                 pass
 
 
-class _Store:
-    """What every view of one dataset shares: manifest, row index, opened shards."""
+class ShardStore:
+    """What every view of one dataset shares: manifest, row index, opened shards.
+
+    Internal API (not exported): the local store, and the base class of
+    :class:`fastload.dataset.remote.RemoteStore`. A subclass overrides
+    :meth:`check_shard_file` (run for each manifest entry when the store opens),
+    :meth:`open_shard` (where a shard's file comes from) and :meth:`reopen_spec`, and maps
+    a shard with :meth:`map_shard`, which validates it against the manifest.
+    """
 
     remote = False
 
@@ -271,7 +278,7 @@ class _Store:
                 batch_starts.append(pos)
                 batch_shard.append(k)
                 pos += rows
-            self._check_file(entry)
+            self.check_shard_file(entry)
         self.num_rows = pos
         self.batch_starts = batch_starts
         self.batch_shard = batch_shard
@@ -289,7 +296,8 @@ class _Store:
         """What a pickled view needs to reopen this dataset."""
         return str(self.path)
 
-    def _check_file(self, entry):
+    def check_shard_file(self, entry):
+        """Refuse a listed shard that is missing or whose size differs from the manifest."""
         p = self.path / entry["file"]
         try:
             size = os.stat(p).st_size
@@ -319,14 +327,14 @@ class _Store:
             if self._opened[k] is not None:
                 return self._opened[k]
             p = self.path / self.manifest["shards"][k]["file"]
-            opened, mm = self._map_shard(k, p, str(p))
+            opened, mm = self.map_shard(k, p, str(p))
             first = self.shard_first_batch[k]
             self.batches[first : first + len(opened)] = opened
             self._mmaps[k] = mm
             self._opened[k] = opened
         return opened
 
-    def _map_shard(self, k, p, label):
+    def map_shard(self, k, p, label):
         """Memory-map the shard file ``p`` and validate it against manifest entry ``k``."""
         entry = self.manifest["shards"][k]
         try:

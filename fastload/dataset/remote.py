@@ -1,6 +1,6 @@
 """The store behind a remote ``Dataset``: manifest first, shards through the node cache.
 
-:class:`RemoteStore` is the reader's ``_Store`` with two differences: the manifest comes
+:class:`RemoteStore` is the reader's ``ShardStore`` with two differences: the manifest comes
 from object storage (verified against its own ``manifest_checksum`` before anything else
 is read), and a shard is mapped from its complete, verified cache entry
 (:mod:`fastload.dataset.cache`) instead of from the dataset folder. Once mapped, rows are
@@ -26,7 +26,7 @@ from fastload.dataset.manifest import (
     manifest_checksum,
     parse_manifest,
 )
-from fastload.dataset.reader import _Store
+from fastload.dataset.reader import ShardStore
 from fastload.errors import ShardError
 
 __all__ = ["RemoteStore"]
@@ -37,7 +37,7 @@ log = logging.getLogger("fastload.storage")
 PREFETCH_THREADS = 2
 
 
-class RemoteStore(_Store):
+class RemoteStore(ShardStore):
     remote = True
 
     def __init__(
@@ -107,7 +107,7 @@ class RemoteStore(_Store):
             f"build has not finished ({exc})"
         ) from None
 
-    def _check_file(self, entry):
+    def check_shard_file(self, entry):
         pass  # sizes are checked when the shard is downloaded
 
     def reopen_spec(self):
@@ -134,7 +134,7 @@ class RemoteStore(_Store):
             pin = self._acquire(k, reader=True)
             name = self.shard_files[k]
             try:
-                opened, mm = self._map_shard(k, pin.path, self.loc.url_of(name))
+                opened, mm = self.map_shard(k, pin.path, self.loc.url_of(name))
             except BaseException:
                 pin.close()
                 raise

@@ -337,8 +337,7 @@ class Loader:
         if not 0 <= position <= self.num_samples:
             raise ValueError(f"state position {position} outside [0, {self.num_samples}]")
         self._stop_active()
-        self._pipeline.seed = int(state["seed"])
-        self._pipeline._order = (None, None)
+        self._pipeline.seed = int(state["seed"])  # part of the order cache's key
         self._epoch = int(state["epoch"])
         self._position = position
         layout = state.get("order_layout")

@@ -56,7 +56,7 @@ import numpy as np
 
 from fastload._rng import as_generator
 from fastload.audio.codec import DEFAULT_MAX_SAMPLES, decode
-from fastload.audio.features import _compute, _plan, log_mel
+from fastload.audio.features import log_mel
 from fastload.audio.resampling import resample, resampled_length
 from fastload.audio.transforms import (
     SpecAugment,
@@ -351,38 +351,14 @@ class RnntTransform(Transform):
             if self.train and self.spec_augment is not None:
                 SpecAugment.apply_inplace(feats, self.spec_augment.sample_params(rng, feats))
             return stack_frames(feats, stack=self.stack, subsample=self.subsample)
-        if not getattr(self, "_mel_checked", False):
-            # log_mel validates the parameters (the fused path below calls the kernel
-            # directly): once, on a tiny signal
-            log_mel(np.zeros(2 * hop + 1, np.float32), **mel)
-            self._mel_checked = True
         k = self.stack
         rows = -(-T // k)
         stacked = np.empty((rows, F * k), dtype=np.float32)
         flat = stacked.reshape(-1)
         flat[T * F :] = 0.0
         feats = flat[: T * F].reshape(T, F)
-        plan = _plan(
-            int(mel["sample_rate"]),
-            int(mel["n_fft"]),
-            int(mel["win_length"]),
-            int(F),
-            mel["window"],
-            "slaney",
-        )
-        _compute(
-            x,
-            plan,
-            int(mel["n_fft"]),
-            int(hop),
-            self.dither,
-            rng,
-            mel["preemphasis"],
-            1e-20,
-            True,
-            True,
-            feats,
-        )
+        log_mel(x, dither=self.dither, rng=rng, normalize="per_feature", out=feats,
+                time_major=True, **mel)
         if self.train and self.spec_augment is not None:
             view = feats.T  # (F, T)
             SpecAugment.apply_inplace(view, self.spec_augment.draw(rng, F, T))

@@ -17,7 +17,6 @@ import numpy as np
 from fastload.errors import SchemaError
 from fastload.pipelines._keys import field
 from fastload.transforms import Transform
-from fastload.volume import _transforms_nb
 from fastload.volume.resample import resample_to_spacing, resampled_shape
 from fastload.volume.sliding_window import prepare_eval, sliding_windows
 from fastload.volume.transforms import (
@@ -29,6 +28,7 @@ from fastload.volume.transforms import (
     RandomBalancedCrop,
     RandomBrightness,
     RandomFlip,
+    apply_intensity,
     clip_normalize,
     pad_widths,
 )
@@ -318,13 +318,9 @@ class Unet3dTrain(Transform):
             self.flip.apply(self.crop.apply(label, params.crop), params.flip),
             casting="unsafe",
         )
-        b, n = params.brightness, params.noise
-        if b.applied or n.applied:  # brightness and noise fused in one in-place pass
-            flat = img_out.reshape(-1)
-            noise = (
-                n.normals(self.patch, out=self._noise_buffer()).reshape(-1) if n.applied else flat
-            )
-            _transforms_nb.scale_add_flat(flat, b.factor, noise, n.sigma, n.applied)
+        # brightness and noise fused in one in-place pass
+        scratch = self._noise_buffer() if params.noise.applied else None
+        apply_intensity(img_out[0], params.brightness, params.noise, scratch=scratch)
         result = {k: v for k, v in sample.items() if k != "boxes"}
         result["image"] = img_out
         result["label"] = lab_out

@@ -34,6 +34,7 @@ __all__ = [
     "RandomBalancedCrop",
     "RandomBrightness",
     "RandomFlip",
+    "apply_intensity",
     "balanced_crop_window",
     "clip_normalize",
     "foreground_boxes",
@@ -400,3 +401,33 @@ class GaussianNoise(Transform):
             return x
         x = np.asarray(x, dtype=np.float32)
         return x + np.float32(params.sigma) * params.normals(x.shape)
+
+
+def apply_intensity(x, brightness, noise, *, scratch=None):
+    """:class:`RandomBrightness` then :class:`GaussianNoise`, in place and in one pass.
+
+    Parameters
+    ----------
+    x : ndarray, float32, C-contiguous
+        Written in place (e.g. the batch slot a training transform filled).
+    brightness : BrightnessParams
+    noise : NoiseParams
+    scratch : ndarray, float32, shape ``x.shape``, optional
+        Where the normals are drawn (reused across samples to save an allocation).
+
+    Returns
+    -------
+    x
+        ``x * factor + sigma * normals`` in float32 (each step as the two transforms).
+    """
+    if not (brightness.applied or noise.applied):
+        return x
+    if x.dtype != np.float32 or not x.flags.c_contiguous or not x.flags.writeable:
+        raise ValueError(f"x must be a writable C-contiguous float32 array, got {x.dtype}")
+    flat = x.reshape(-1)
+    if noise.applied:
+        normals = noise.normals(x.shape, out=scratch).reshape(-1)
+    else:
+        normals = flat
+    _nb.scale_add_flat(flat, brightness.factor, normals, noise.sigma, noise.applied)
+    return x
