@@ -13,6 +13,8 @@ Every row is made by one of the helpers below and says what it is (``kind``):
 ``baseline``   a floor or ceiling that is not a peer (a bare decode, a tight loop): never a
                speed-up; ``ratio``, when given, says in the notes what it divides.
 ``memory``     a memory figure in MiB (``value``), not a rate.
+``time``       a duration in seconds (``value``) reported apart from the rates (a worker
+               pool's start-up), not a rate.
 ``missing`` / ``broken``  a peer that is not installed / fails to import (any exception).
 
 Rows with a target carry ``goal`` (e.g. ``">= 1.6"``, compared with ``ratio`` or, for
@@ -30,6 +32,7 @@ __all__ = [
     "optional_import",
     "peer",
     "reference",
+    "seconds",
     "skipped",
     "variant",
 ]
@@ -90,6 +93,11 @@ def baseline(name, rate, notes="", *, ratio=None, unit=None, goal=None, ratio_ra
 def memory(name, mib, notes="", *, goal=None):
     """A memory figure in MiB; ``goal`` like ``"<= 173.5"`` (MiB)."""
     return _row("memory", name, None, None, notes, "MiB", goal, value=mib)
+
+
+def seconds(name, value, notes=""):
+    """A duration in seconds (start-up ...) reported apart from the rates."""
+    return _row("time", name, None, None, notes, "s", None, value=value)
 
 
 def missing(name, notes="not installed"):

@@ -1,34 +1,32 @@
 """Loader overhead, thread scaling, memory, and torch DataLoader side by side.
 
-Same data (in-memory arrays), same GIL-free ~1 ms/sample numba transform
-(:class:`fastload.testing.loader.BusyTransform`), same thread count, measured in one run;
-medians of repeats. Run pinned for the 1-thread figures::
-
-    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/compare.py loader --threads 1
-    OMP_NUM_THREADS=1 python benchmarks/compare.py loader --threads 2     # scaling
-
-(or ``fastload bench loader [--threads N] [--quick]``).
+Same data, same transform, same thread count, measured in one run by
+:func:`fastload.bench.harness.race` (contenders interleaved epoch by epoch); medians of
+repeats, ``ratio_range`` the per-repeat ratios' min-max. Run pinned for the 1-thread
+figures: ``taskset -c 0 python -m fastload bench loader`` (``--threads 2`` for scaling).
 
 Rows (kinds as in :mod:`fastload.bench`):
 
-* ``fastload Loader`` (reference): one epoch through the Loader (batch 32, prefetch 2).
-* ``tight loop`` (baseline, the ceiling): ``transform(dataset[i], sample_rng(seed, 0, i),
-  out=...)`` split over ``threads`` plain threads; ratio = Loader / tight loop (goal >= 0.90).
-* ``torch DataLoader`` (peers): map-style Dataset with the same transform, batch 32, default
-  collate, ``num_workers=0`` (interleaved with the above) and ``num_workers=threads``
-  (processes, not quick); ratio = fastload Loader / peer.
-* ``fastload Loader, N threads`` vs 1 thread (when threads > 1): scaling (goal >= 1.8 at 2).
-* ``Loader, resnet50_train`` (not quick): Loader / tight loop with the real ResNet-50
-  training transform on JPEG shards.
+* ``fastload Loader`` (reference): one epoch through the Loader (batch 32, prefetch 2)
+  with a GIL-free ~1 ms/sample numba transform (:class:`fastload.testing.loader.BusyTransform`)
+  on in-memory arrays.
+* ``tight loop`` (baseline, the ceiling): the transform alone on the same threads;
+  ratio = Loader / tight loop (goal >= 0.90).
+* ``torch DataLoader`` (peers): map-style Dataset, same transform, batch 32,
+  ``num_workers=0`` and (not quick) ``num_workers=threads`` worker processes with
+  ``persistent_workers=True``, interleaved with the rest; worker start-up (spawn to the
+  first batch) is not in the rate and has its own row.
+* ``fastload Loader, N threads`` vs 1 thread (when threads > 1): scaling (goal >= 1.8).
+* ``Loader resnet50_train vs torch DataLoader + torchvision`` (not quick): the real
+  ImageNet training transform on the bench's ImageNet-like JPEGs through the Loader vs a
+  torch DataLoader (persistent workers, ``max(1, threads)`` processes) running the
+  torchvision recipe with torchvision.io + v2 and with PIL, in the peer venv when
+  torchvision is pinned to another torch; start-up rows apart.
+* ``Loader, resnet50_train`` (not quick): Loader / tight loop on JPEG shards.
 * ``Loader workers='process'`` (threads > 1, not quick): a pure-Python (GIL-bound)
   transform, process workers vs thread workers.
 * ``peak RSS`` (memory, MiB): extra resident memory during a Loader epoch over the
-  dataset-open baseline (goal: within prefetch x batch bytes + 100 MB), ImageNet-sized
-  float32 samples.
-
-Wall-clock ratios are medians of per-repeat ratios of interleaved runs; on a machine shared
-with other jobs also look at the CPU-time ratio in the notes, which contention barely
-moves.
+  dataset-open baseline (goal: within prefetch x batch bytes + 100 MB).
 """
 
 import statistics
@@ -40,11 +38,11 @@ import numpy as np
 from fastload._rng import sample_rng
 from fastload.bench import (
     baseline,
-    broken,
     memory,
     optional_import,
     peer,
     reference,
+    seconds,
     skipped,
     variant,
 )
@@ -61,10 +59,6 @@ REQUIRES = {
 
 BATCH = 32
 SIZE = 1024
-
-
-def _median(fn, repeats):
-    return statistics.median(fn() for _ in range(repeats))
 
 
 def measure(fn, *args):
@@ -188,36 +182,6 @@ def workers_epoch(ds, transform, threads, workers):
         return n / (time.perf_counter() - t0)
 
 
-def torch_epoch(ds, transform, workers):
-    import torch
-
-    torch.set_num_threads(1)
-
-    class TorchDataset(torch.utils.data.Dataset):
-        def __init__(self, ds, transform):
-            self.ds = ds
-            self.transform = transform
-
-        def __len__(self):
-            return len(self.ds)
-
-        def __getitem__(self, i):
-            return self.transform(self.ds[i], sample_rng(0, 0, i))
-
-    dl = torch.utils.data.DataLoader(
-        TorchDataset(ds, transform),
-        batch_size=BATCH,
-        shuffle=True,
-        num_workers=workers,
-        drop_last=True,
-        persistent_workers=False,
-    )
-    n = 0
-    for batch in dl:
-        n += len(batch["y"])
-    return n
-
-
 def peak_rss(threads, n, prefetch=2):
     """Extra peak RSS of a Loader epoch over the open-dataset baseline, and the bound.
 
@@ -253,112 +217,183 @@ def peak_rss(threads, n, prefetch=2):
     return peak[0] - base, prefetch * batch_bytes + 100 * 2**20
 
 
-def run(threads=1, quick=False):
-    """Measure; returns row dicts (kinds as in :mod:`fastload.bench`)."""
+def run(threads=1, quick=False, peer_python=None):
+    """Every row, as a list (see :func:`rows`)."""
+    return list(rows(threads=threads, quick=quick, peer_python=peer_python))
+
+
+def _busy_rows(threads, quick):
+    """Loader vs tight loop vs torch DataLoader, BusyTransform, interleaved epochs."""
+    from fastload.bench.harness import per_repeat, race
+
     n = 320 if quick else 1600
     repeats = 3 if quick else 9
     transform = BusyTransform.calibrated(1e-3, size=SIZE)
     ds = ArrayDataset(n, shape=(SIZE,))
     # warm up: numba cache, thread start, first-touch
     loader_epoch(ArrayDataset(4 * BATCH, shape=(SIZE,)), transform, threads)
-    # interleaved repeats: a noisy shared machine slows neighbours alike; ratios are the
-    # medians of per-repeat ratios
+    contenders = {
+        "tight": lambda: tight_loop(ds, transform, n, threads),
+        "fast": lambda: loader_epoch(ds, transform, threads),
+    }
+    if threads > 1:
+        contenders["one"] = lambda: loader_epoch(ds, transform, 1)
     torch, failed_torch = optional_import("torch.utils.data")
+    startup = {}
+    loaders = []
     if torch is not None:
-        torch_epoch(ArrayDataset(2 * BATCH, shape=(SIZE,)), transform, 0)  # import untimed
-    runs = []
-    for _ in range(repeats):
-        tight_r = measure(tight_loop, ds, transform, n, threads)
-        fast_r = measure(loader_epoch, ds, transform, threads)
-        one_r = measure(loader_epoch, ds, transform, 1) if threads > 1 else fast_r
-        # in-process peer, interleaved too
-        peer_r = measure(torch_epoch, ds, transform, 0) if torch is not None else (1.0, 1.0)
-        runs.append((tight_r, fast_r, one_r, peer_r))
-    tight, fast, one, peer0 = (statistics.median(r[i][0] for r in runs) for i in range(4))
-    cpu_ratio = statistics.median(r[0][1] / r[1][1] for r in runs)
+        for workers in (0,) if quick else (0, threads):
+            dl, startup[workers] = torch_loader(ds, transform, workers)
+            loaders.append(dl)
+            contenders[f"torch{workers}"] = (lambda dl=dl: sum(len(b["y"]) for b in dl))
+    t = race(contenders, repeats)
+    rate = {k: n / v.wall for k, v in t.items()}
+    cpu_ratio = t["tight"].cpu / t["fast"].cpu
     cond = (
         f"{threads} thread(s), batch {BATCH}, {n} samples, ~1 ms/sample GIL-free numba "
         f"transform, median of {repeats}"
     )
-    rows = [
-        reference("fastload Loader", fast, cond),
-        baseline(
-            "tight loop (transform only)",
-            tight,
-            "the transform alone on the same threads (ceiling); ratio = Loader / this; "
-            f"CPU-time ratio (tight CPU/item over Loader CPU/item) {cpu_ratio:.3f}",
-            ratio=statistics.median(r[1][0] / r[0][0] for r in runs),
-            goal=">= 0.90",
-        ),
-    ]
+    fast = rate["fast"]
+    yield reference("fastload Loader", fast, cond)
+    yield baseline(
+        "tight loop (transform only)",
+        rate["tight"],
+        "the transform alone on the same threads (ceiling); ratio = Loader / this; "
+        f"CPU-time ratio (tight CPU / Loader CPU) {cpu_ratio:.3f}",
+        ratio=fast / rate["tight"],
+        goal=">= 0.90",
+        ratio_range=per_repeat(t["tight"], t["fast"]),
+    )
     if torch is None:
-        rows.append(failed_torch)
-    else:
-        row = peer("torch DataLoader num_workers=0", peer0, fast, "same data, transform, batch")
-        row["ratio"] = statistics.median(r[1][0] / r[3][0] for r in runs)  # per-repeat ratios
-        rows.append(row)
-    # worker-process start-up alone takes seconds
-    if torch is not None and threads > 0 and not quick:
-        peer_n = _median(lambda: measure(torch_epoch, ds, transform, threads)[0], 3)
-        rows.append(
-            peer(
-                f"torch DataLoader num_workers={threads}",
-                peer_n,
-                fast,
-                "worker processes, start-up included",
-            )
-        )
+        yield failed_torch
+    for workers in sorted(startup):
+        name = f"torch{workers}"
+        how = "in-process" if workers == 0 else (
+            f"{workers} worker processes, persistent_workers=True")
+        yield peer(f"torch DataLoader num_workers={workers}", rate[name], fast,
+                   f"{how}; start-up not in the rate", ratio_range=per_repeat(t[name], t["fast"]))
+        if workers:
+            yield seconds(f"start-up: torch DataLoader num_workers={workers}", startup[workers],
+                          "iter() to the first batch (worker spawn), once per DataLoader")
     if threads > 1:
-        rows.append(reference("fastload Loader, 1 thread", one))
-        row = variant(
-            f"fastload Loader, {threads} threads",
-            fast,
-            one,
-            f"ratio = {threads}-thread / 1-thread Loader",
-            goal=">= 1.8",
-        )
-        row["ratio"] = statistics.median(r[1][0] / r[2][0] for r in runs)
-        row["met"] = row["ratio"] >= 1.8
-        rows.append(row)
-    if not quick:
-        try:
-            rows += resnet50_rows(threads, 5)
-        except Exception as exc:  # noqa: BLE001 - another concern's code; report, go on
-            rows.append(broken("Loader, resnet50_train", repr(exc)))
-    if threads > 1 and not quick:
-        slow = PythonBusyTransform(iters=20_000)
-        gds = ArrayDataset(20 * BATCH, shape=(4,))
-        by_thread = statistics.median(workers_epoch(gds, slow, threads, "thread") for _ in range(3))
-        by_proc = statistics.median(workers_epoch(gds, slow, threads, "process") for _ in range(3))
-        rows.append(
-            reference(
-                f"Loader workers='thread' ({threads}), GIL-bound transform",
-                by_thread,
-                "pure-Python ~1 ms/sample",
-            )
-        )
-        rows.append(
-            variant(f"Loader workers='process' ({threads}), GIL-bound transform", by_proc,
-                    by_thread)  # fmt: skip
-        )
+        one = rate["one"]
+        yield reference("fastload Loader, 1 thread", one)
+        yield variant(f"fastload Loader, {threads} threads", fast, one,
+                      f"ratio = {threads}-thread / 1-thread Loader", goal=">= 1.8",
+                      ratio_range=per_repeat(t["one"], t["fast"]))
+
+
+def torch_loader(ds, transform, workers):
+    """A torch DataLoader over ``ds`` (persistent workers) after one untimed epoch, and its
+    start-up seconds (``iter()`` to the first batch)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+    class TorchDataset(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(ds)
+
+        def __getitem__(self, i):
+            return transform(ds[i], sample_rng(0, 0, i))
+
+    dl = torch.utils.data.DataLoader(
+        TorchDataset(), batch_size=BATCH, shuffle=True, num_workers=workers,
+        drop_last=True, persistent_workers=workers > 0)
+    t0 = time.perf_counter()
+    it = iter(dl)
+    next(it)
+    startup = time.perf_counter() - t0
+    for _ in it:
+        pass
+    return dl, startup
+
+
+def _torchvision_rows(threads, peer_python):
+    """resnet50_train through the Loader vs torch DataLoader + the torchvision recipe."""
+    from fastload.bench.data import describe_images, imagenet_like, read_all
+    from fastload.bench.harness import peer_contenders, per_repeat, race
+    from fastload.pipelines.resnet50 import resnet50_train
+
+    folder = imagenet_like(240)
+    paths, files = read_all(folder)
+    n = len(files)
+    workers = max(1, threads)
+    dl, info, close, failed = peer_contenders(
+        "fastload.bench.peers:torch_dataloader_image",
+        {"paths": paths, "workers": workers, "batch": BATCH},
+        modules=["torch", "torchvision"], peer_python=peer_python, threads=1)
+    if failed is not None:
+        yield failed
+        return
+    try:
+        ds = [{"image": f, "label": 0} for f in files]
+        loader = Loader(ds, transform=resnet50_train(preset="nvidia", dtype="float32",
+                                                     layout="CHW"),
+                        batch_size=BATCH, num_threads=workers, epoch_end="partial")
+        t0 = time.perf_counter()
+        it = iter(loader)
+        next(it)
+        fl_startup = time.perf_counter() - t0
+        for _ in it:
+            pass
+
+        def epoch():
+            for _ in loader:
+                pass
+
+        t = race({"fast": epoch, **dl}, 5, warmup=0)
+    finally:
+        close()
+    fast = n / t["fast"].wall
+    yield reference(f"Loader resnet50_train, {workers} thread(s)", fast,
+                    f"{describe_images(folder)}; batch {BATCH}, epochs interleaved, wall time")
+    for name, label in (("dl_tv_io", "torchvision.io + v2"), ("dl_tv_pil", "torchvision + PIL")):
+        yield peer(f"torch DataLoader + {label}, {workers} worker(s)", n / t[name].wall, fast,
+                   f"persistent workers; start-up not in the rate; {info['version']}",
+                   ratio_range=per_repeat(t[name], t["fast"]))
+    yield seconds("start-up: fastload Loader", fl_startup, "iter() to the first batch")
+    for name, label in (("dl_tv_io", "torchvision.io + v2"), ("dl_tv_pil", "torchvision + PIL")):
+        yield seconds(f"start-up: torch DataLoader + {label}", info["startup_s"][name],
+                      "iter() to the first batch (worker spawn)")
+
+
+def _process_rows(threads):
+    slow = PythonBusyTransform(iters=20_000)
+    gds = ArrayDataset(20 * BATCH, shape=(4,))
+    by_thread = statistics.median(workers_epoch(gds, slow, threads, "thread") for _ in range(3))
+    by_proc = statistics.median(workers_epoch(gds, slow, threads, "process") for _ in range(3))
+    yield reference(f"Loader workers='thread' ({threads}), GIL-bound transform", by_thread,
+                    "pure-Python ~1 ms/sample")
+    yield variant(f"Loader workers='process' ({threads}), GIL-bound transform", by_proc,
+                  by_thread)
+
+
+def _memory_rows(threads, quick):
     try:
         extra, bound = peak_rss(threads, 6 * BATCH if quick else 32 * BATCH)
     except ImportError as exc:  # psutil is optional (the bench extra)
-        rows.append(skipped("peak RSS during an epoch", f"needs psutil ({exc})"))
-        return rows
-    rows.append(
-        memory(
-            "peak RSS during an epoch, over the open dataset",
-            extra / 2**20,
-            f"3x224x224 float32 x and y, batch {BATCH}; goal = prefetch x batch bytes + 100 MB",
-            goal=f"<= {bound / 2**20:.1f}",
-        )
+        yield skipped("peak RSS during an epoch", f"needs psutil ({exc})")
+        return
+    yield memory(
+        "peak RSS during an epoch, over the open dataset",
+        extra / 2**20,
+        f"3x224x224 float32 x and y, batch {BATCH}; goal = prefetch x batch bytes + 100 MB",
+        goal=f"<= {bound / 2**20:.1f}",
     )
-    return rows
 
 
 def rows(threads=1, quick=False, peer_python=None):
-    """Rows as they are measured (see :mod:`fastload.bench.runner`)."""
+    """Rows as they are measured (see :mod:`fastload.bench.runner`); a group that fails
+    is one broken row."""
     from fastload.bench.runner import guarded
 
-    yield from guarded("loader", run, threads, quick)
+    threads = max(1, int(threads))
+    yield from guarded("loader busy transform", _busy_rows, threads, quick)
+    if not quick:
+        yield from guarded("Loader vs torch DataLoader + torchvision", _torchvision_rows,
+                           threads, peer_python)
+        yield from guarded("Loader, resnet50_train", resnet50_rows, threads, 5)
+        if threads > 1:
+            yield from guarded("Loader workers='process'", _process_rows, threads)
+    yield from guarded("peak RSS", _memory_rows, threads, quick)

@@ -59,6 +59,8 @@ LEGEND = (
 def _rate(r):
     if r.get("kind") == "memory":
         return f"{r['value']:12.1f} MiB   "
+    if r.get("kind") == "time":
+        return f"{r['value']:12.2f} s     "
     rate = r.get("items_per_s")
     if rate is None:
         return " " * 21

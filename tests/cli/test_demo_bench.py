@@ -56,6 +56,8 @@ def test_bench_quick_runs_every_concern_and_writes_json_and_plot(tmp_path):
                 assert r["items_per_s"] > 0, r
             elif r["kind"] == "memory":
                 assert r["value"] > 0 and r["unit"] == "MiB", r
+            elif r["kind"] == "time":  # a start-up duration, apart from the rates
+                assert r["value"] > 0 and r["unit"] == "s", r
             else:  # a peer that is not installed or fails to import: a row, no rate
                 assert r["kind"] in ("missing", "broken", "skipped"), r
                 assert r["items_per_s"] is None, r
