@@ -305,7 +305,7 @@ class _State:
     def __init__(self, threads, quick, peer_python):
         self.threads, self.quick, self.peer_python = threads, quick, peer_python
         self.paths, self.signals, self.flacs, self.seconds = _clips(quick)
-        self.repeats = 3 if quick else 9
+        self.repeats = 3 if quick else 5
         self.note = (f"{len(self.signals)} clips 2-16.5 s, {self.seconds:.0f} s audio, "
                      f"{threads} thread(s), CPU time, median of {self.repeats}")
         self.dali = None

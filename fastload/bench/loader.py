@@ -29,7 +29,6 @@ Rows (kinds as in :mod:`fastload.bench`):
   dataset-open baseline (goal: within prefetch x batch bytes + 100 MB).
 """
 
-import statistics
 import threading
 import time
 
@@ -59,18 +58,6 @@ REQUIRES = {
 
 BATCH = 32
 SIZE = 1024
-
-
-def measure(fn, *args):
-    """Run ``fn(*args) -> items``; return (items per wall second, CPU us per item).
-
-    CPU time is the whole process's (all threads): on a machine shared with other jobs it
-    is much steadier than wall time, and the ratio of CPU per item is the loader's overhead.
-    """
-    c0, t0 = time.process_time(), time.perf_counter()
-    n = fn(*args)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return n / wall, 1e6 * cpu / n
 
 
 def _on_threads(work, threads):
@@ -119,13 +106,13 @@ def resnet50_rows(threads, repeats):
     import tempfile
 
     import fastload
+    from fastload.bench.harness import per_repeat, race
+    from fastload.bench.image import make_files
     from fastload.pipelines.resnet50 import resnet50_train
-    from fastload.testing.data.imagenet import encode_jpeg, photo_like_image
 
-    rng = np.random.default_rng(0)
     root = tempfile.mkdtemp(prefix="fastload-bench-loader-")
     try:
-        imgs = [encode_jpeg(photo_like_image(375, 500, rng)) for _ in range(16)]
+        imgs = make_files(16)
         with fastload.ShardWriter(f"{root}/ds", shard_size_bytes=1 << 20) as w:
             for i in range(8 * BATCH):
                 w.write({"image": imgs[i % len(imgs)], "label": i % 10})
@@ -133,53 +120,40 @@ def resnet50_rows(threads, repeats):
         tf = resnet50_train()
         ((shape, dtype),) = tf.output_spec().values()
 
-        def tight(ds, n, threads):
+        def tight():
             bufs = np.empty((threads, *shape), dtype)
 
             def work(t):
-                for i in range(t, n, threads):
+                for i in range(t, len(ds), threads):
                     tf(ds[i], sample_rng(0, 0, i), out={"image": bufs[t]})
 
             _on_threads(work, threads)
-            return n
 
         # one Loader for all epochs, as in training (its batch buffers are reused)
         loader = Loader(ds, transform=tf, batch_size=BATCH, num_threads=threads)
 
-        def epoch(ds, threads):
-            return sum(len(b["image"]) for b in loader)
+        def epoch():
+            for _ in loader:
+                pass
 
-        epoch(ds, threads)  # warm-up
-        runs = [
-            (measure(tight, ds, len(ds), threads)[0], measure(epoch, ds, threads)[0])
-            for _ in range(repeats)
-        ]
+        t = race({"tight": tight, "loader": epoch}, repeats)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    rate = statistics.median(r[1] for r in runs)
+    n = len(ds)
     return [
         reference(
             "Loader, resnet50_train on JPEG shards",
-            rate,
-            f"{threads} thread(s), 500x375 q90 JPEGs -> 3x224x224 float32, batch {BATCH}",
+            n / t["loader"].wall,
+            f"{threads} thread(s), ImageNet-like JPEGs -> 3x224x224 float32, batch {BATCH}",
         ),
         baseline(
             "tight loop, resnet50_train",
-            statistics.median(r[0] for r in runs),
+            n / t["tight"].wall,
             "the transform alone (ceiling); ratio = Loader / this",
-            ratio=statistics.median(r[1] / r[0] for r in runs),
+            ratio=t["tight"].wall / t["loader"].wall,
+            ratio_range=per_repeat(t["tight"], t["loader"]),
         ),
     ]
-
-
-def workers_epoch(ds, transform, threads, workers):
-    with Loader(
-        ds, transform=transform, batch_size=BATCH, num_threads=threads, workers=workers
-    ) as loader:
-        next(iter(loader))  # start-up (process spawn) is not what we measure
-        t0 = time.perf_counter()
-        n = sum(len(b["u"]) for b in loader)
-        return n / (time.perf_counter() - t0)
 
 
 def peak_rss(threads, n, prefetch=2):
@@ -359,14 +333,24 @@ def _torchvision_rows(threads, peer_python):
 
 
 def _process_rows(threads):
+    """Process workers vs thread workers on a GIL-bound transform; the worker start-up is in
+    the untimed warm-up epoch."""
+    from fastload.bench.harness import per_repeat, race
+
     slow = PythonBusyTransform(iters=20_000)
     gds = ArrayDataset(20 * BATCH, shape=(4,))
-    by_thread = statistics.median(workers_epoch(gds, slow, threads, "thread") for _ in range(3))
-    by_proc = statistics.median(workers_epoch(gds, slow, threads, "process") for _ in range(3))
-    yield reference(f"Loader workers='thread' ({threads}), GIL-bound transform", by_thread,
-                    "pure-Python ~1 ms/sample")
-    yield variant(f"Loader workers='process' ({threads}), GIL-bound transform", by_proc,
-                  by_thread)
+    with Loader(gds, transform=slow, batch_size=BATCH, num_threads=threads,
+                workers="thread") as by_thread, \
+            Loader(gds, transform=slow, batch_size=BATCH, num_threads=threads,
+                   workers="process") as by_proc:
+        t = race({"thread": lambda: list(by_thread), "process": lambda: list(by_proc)}, 3)
+    n = len(gds) // BATCH * BATCH
+    yield reference(f"Loader workers='thread' ({threads}), GIL-bound transform",
+                    n / t["thread"].wall, "pure-Python ~1 ms/sample")
+    yield variant(f"Loader workers='process' ({threads}), GIL-bound transform",
+                  n / t["process"].wall, n / t["thread"].wall,
+                  "worker start-up in the untimed warm-up epoch",
+                  ratio_range=per_repeat(t["thread"], t["process"]))
 
 
 def _memory_rows(threads, quick):
