@@ -158,8 +158,11 @@ def _check_out(out, spec):
 def _apply(image, box, spec, flip, out, clamp="box"):
     top, left, bh, bw = (float(v) for v in box)
     H, W = image.shape[:2]
-    if not (bh > 0 and bw > 0 and top >= 0 and left >= 0 and top + bh <= H + 1e-6
-            and left + bw <= W + 1e-6):
+    # "image": a sub-pixel overhang is allowed (DALI's uniform-scale resize ROI can reach
+    # 1/4 output pixel past the edge); the filter taps stop at the image edge
+    slack = 0.5 if clamp == "image" else 1e-6
+    if not (bh > 0 and bw > 0 and top >= -slack and left >= -slack and top + bh <= H + slack
+            and left + bw <= W + slack):
         raise ValueError(f"box {box!r} is not inside the {H}x{W} image")
     if clamp == "box":  # crop first: filter taps stop at the box's pixel hull
         y0, x0 = int(math.floor(top)), int(math.floor(left))
@@ -243,7 +246,8 @@ def resize_shorter_size(height, width, size, *, rounding="floor"):
     """Size after an aspect-preserving resize making the shorter side ``size``.
 
     ``rounding="floor"`` truncates like the TF reference (375x500 -> 256x341);
-    ``"round"`` rounds to nearest (DALI ``resize_shorter``).
+    ``"round"`` and ``"dali"`` round to nearest, half up (DALI ``resize_shorter``:
+    512x1023 -> 256x512).
     """
     short = min(height, width)
     scale = size / short
@@ -251,10 +255,10 @@ def resize_shorter_size(height, width, size, *, rounding="floor"):
         # TF computes in float32: int(h * (256 / short))
         s32 = np.float32(size) / np.float32(short)
         return int(np.float32(height) * s32), int(np.float32(width) * s32)
-    if rounding == "round":
+    if rounding in ("round", "dali"):
         return (max(1, int(math.floor(height * scale + 0.5))),
                 max(1, int(math.floor(width * scale + 0.5))))
-    raise ValueError(f"rounding must be 'floor' or 'round', not {rounding!r}")
+    raise ValueError(f"rounding must be 'floor', 'round' or 'dali', not {rounding!r}")
 
 
 def resize_shorter_box(height, width, resize, crop, *, rounding="floor"):
@@ -265,14 +269,30 @@ def resize_shorter_box(height, width, resize, crop, *, rounding="floor"):
     exactly the pixels of the two-step version (same sample positions and filter scale),
     without the intermediate image.
 
+    ``rounding="floor"`` (TF reference) and ``"round"``: the resized image is
+    :func:`resize_shorter_size` pixels, each axis scaled by its own ``out / in``, and the
+    crop starts at ``(out - crop) // 2``. ``"dali"`` (DALI ``resize(resize_shorter=...)``
+    then ``crop_mirror_normalize(crop=...)``): one uniform scale ``s = resize / short``
+    for both axes, the rounded output size covering a ROI of ``out / s`` source pixels
+    centred on the image (DALI's ``subpixel_scale``), and the crop offset
+    ``(out - crop) / 2`` rounded half up. On 375x500 the left edge is 59 resized pixels
+    (86.67 source pixels) where "round" gives 58 (85.04).
+
     Returns
     -------
     box : (float, float, float, float)
-        ``(top, left, height, width)`` in source pixels.
+        ``(top, left, height, width)`` in source pixels. With ``"dali"`` it can overhang
+        the image by up to a quarter of a resized pixel when ``crop`` is not smaller than
+        the resized image (decode it with ``clamp="image"``).
     """
     rh, rw = resize_shorter_size(height, width, resize, rounding=rounding)
     ch, cw = _pair(crop, "crop")
     ch, cw = min(ch, rh), min(cw, rw)
+    if rounding == "dali":
+        s = resize / min(height, width)
+        top = (height - rh / s) / 2 + math.floor((rh - ch) * 0.5 + 0.5) / s
+        left = (width - rw / s) / 2 + math.floor((rw - cw) * 0.5 + 0.5) / s
+        return (top, left, ch / s, cw / s)
     top, left = (rh - ch) // 2, (rw - cw) // 2
     sy, sx = height / rh, width / rw
     return (top * sy, left * sx, ch * sy, cw * sx)

@@ -200,10 +200,13 @@ class ImagePreset:
         Normalisation in 0-255 units (``std=None``: mean subtraction only).
     dct_scale : bool
         Training default for DCT-domain downscaling of the decode.
-    eval_rounding : {"floor", "round"}
-        Longer side of the eval resize (:func:`fastload.image.resize_shorter_box`).
+    eval_rounding : {"floor", "round", "dali"}
+        Eval resize and crop box (:func:`fastload.image.resize_shorter_box`).
     flip_p : float
         Probability of the training mirror.
+    idct : {"accurate", "fast"}
+        JPEG inverse DCT (:func:`fastload.image.decode`) of train and eval: what the
+        preset's original decodes with.
     """
 
     sampler: str
@@ -216,8 +219,10 @@ class ImagePreset:
     dct_scale: bool
     eval_rounding: str
     flip_p: float = 0.5
+    idct: str = "accurate"
 
     def __post_init__(self):
+        codec.idct_flag(self.idct)  # validate
         if self.sampler not in CROP_SAMPLERS:
             raise ValueError(
                 f"ImagePreset.sampler must be one of {sorted(CROP_SAMPLERS)}, not {self.sampler!r}"
@@ -235,12 +240,12 @@ PRESETS = {
     "reference": ImagePreset(
         sampler="tf", ratio=(0.75, 1.33), attempts=100, interpolation="tf_legacy",
         antialias=False, mean=TF_REFERENCE_MEAN, std=None, dct_scale=False,
-        eval_rounding="floor",
+        eval_rounding="floor", idct="fast",  # tf.image.decode_jpeg's default dct_method=""
     ),
     "nvidia": ImagePreset(
         sampler="dali", ratio=(3 / 4, 4 / 3), attempts=10, interpolation="bilinear",
         antialias=True, mean=IMAGENET_MEAN, std=IMAGENET_STD, dct_scale=True,
-        eval_rounding="round",
+        eval_rounding="dali", idct="accurate",  # DALI's CPU decoder: libjpeg-turbo ISLOW
     ),
 }
 
@@ -273,14 +278,15 @@ class RandomResizedCrop(Transform):
         For encoded input: allow DCT-domain downscaling.
     strict : bool
         For encoded input: truncated / corrupt data raises DecodeError.
-    idct : {"accurate", "fast"}
-        For encoded JPEG input: libjpeg's IDCT (:func:`fastload.image.decode`).
+    idct : {"accurate", "fast"}, optional
+        For encoded JPEG input: libjpeg's IDCT (:func:`fastload.image.decode`); default
+        the preset's (``"fast"`` for "reference", as TensorFlow decodes).
     """
 
     def __init__(self, size=224, *, preset="nvidia", area=(0.05, 1.0), ratio=None,
                  attempts=None, interpolation=None, antialias=None, dtype="uint8",
                  layout="HWC", mean=None, std=None, pad_channels=3, dct_scale=True,
-                 strict=True, idct="accurate"):
+                 strict=True, idct=None):
         p = get_preset(preset)
         self.preset = preset
         self.area = tuple(area)
@@ -289,6 +295,7 @@ class RandomResizedCrop(Transform):
         self.dct_scale = dct_scale
         self.strict = strict
         self._sampler = CROP_SAMPLERS[p.sampler]
+        idct = p.idct if idct is None else idct
         codec.idct_flag(idct)  # validate
         self.idct = idct
         self.spec = ops.output_spec(size, dtype=dtype, layout=layout, mean=mean, std=std,
@@ -337,9 +344,13 @@ class CenterCrop(Transform):
 class ResizeShorter(Transform):
     """Aspect-preserving resize making the shorter side ``size``.
 
-    ``rounding="floor"`` truncates the longer side like the TF reference; ``"round"`` like
-    DALI. ``interpolation`` / ``antialias`` as in :func:`fastload.image.output_spec`;
-    ``idct`` as in :func:`fastload.image.decode` (encoded input).
+    ``rounding="floor"`` truncates the longer side like the TF reference; ``"round"``
+    rounds it (each axis then scaled by its own ``out / in``); ``"dali"`` is DALI's
+    ``resize(resize_shorter=size)``: the same rounded size, one uniform scale
+    ``size / short`` for both axes over a centred sub-pixel ROI (see
+    :func:`fastload.image.resize_shorter_box`). ``interpolation`` / ``antialias`` as in
+    :func:`fastload.image.output_spec`; ``idct`` as in :func:`fastload.image.decode`
+    (encoded input).
     """
 
     def __init__(self, size=256, *, rounding="floor", interpolation="bilinear", antialias=True,
@@ -356,9 +367,13 @@ class ResizeShorter(Transform):
         if _is_encoded(x):
             x = codec.decode(x, idct=self.idct)
         x = ops._check_image(x)
-        h, w = ops.resize_shorter_size(x.shape[0], x.shape[1], self.size, rounding=self.rounding)
+        H, W = x.shape[:2]
+        h, w = ops.resize_shorter_size(H, W, self.size, rounding=self.rounding)
         spec = ops.output_spec((h, w), interpolation=self.interpolation, antialias=self.antialias)
-        return ops._apply(x, (0, 0, x.shape[0], x.shape[1]), spec, False, None)
+        if self.rounding == "dali":  # the whole resized image: a "crop" of its own size
+            box = ops.resize_shorter_box(H, W, self.size, (h, w), rounding="dali")
+            return ops._apply(x, box, spec, False, None, clamp="image")
+        return ops._apply(x, (0, 0, H, W), spec, False, None)
 
     def output_meta(self, meta, params):
         h, w = _hw(meta)

@@ -96,5 +96,30 @@ def test_bad_method_is_refused(bad):
     data = _jpeg(61, 97, 90, 6)
     with pytest.raises(ValueError, match="idct must be one of"):
         fi.decode(data, idct=bad)
+    if bad is not None:  # None: the preset's IDCT (RandomResizedCrop, the pipelines)
+        with pytest.raises(ValueError, match="idct must be one of"):
+            fi.RandomResizedCrop(224, idct=bad)
+
+
+def test_presets_decode_as_their_originals():
+    # "reference": TF's decode_jpeg default (dct_method="" -> JDCT_IFAST); "nvidia": DALI's
+    # CPU decoder (libjpeg-turbo JDCT_ISLOW)
+    from fastload.pipelines import resnet50_eval, resnet50_train
+
+    from fastload.image.transforms import PRESETS
+
+    assert PRESETS["reference"].idct == "fast" and PRESETS["nvidia"].idct == "accurate"
+    assert fi.RandomResizedCrop(224, preset="reference").idct == "fast"
+    assert resnet50_train(preset="reference").crop.idct == "fast"
+    assert resnet50_eval(preset="reference").idct == "fast"
+    assert resnet50_eval(preset="reference", idct="accurate").idct == "accurate"
+    assert resnet50_train(preset="nvidia").crop.idct == "accurate"
+    data = _jpeg(300, 400, 90, 7)
+    sample = {"image": data}
+    got = resnet50_eval(preset="reference", dtype="uint8", layout="HWC")(sample)["image"]
+    spec = ops.output_spec(224, interpolation="tf_legacy", antialias=False)
+    box = fi.resize_shorter_box(300, 400, 256, 224, rounding="floor")
+    want = ops.decode_resized_crop(data, box, spec, clamp="image", dct_scale=False, idct="fast")
+    np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="idct must be one of"):
-        fi.RandomResizedCrop(224, idct=bad)
+        resnet50_train(idct="slow")

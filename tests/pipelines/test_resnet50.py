@@ -65,7 +65,7 @@ def test_train_reference_matches_tf_semantics(jpeg):
         rng = np.random.default_rng(seed)
         top, left, h, w = ref.sample_crop_tf(rng, 300, 400)
         flip = rng.random() < 0.5
-        crop = fi.decode(jpeg)[top:top + h, left:left + w]
+        crop = fi.decode(jpeg, idct="fast")[top:top + h, left:left + w]  # TF's default IDCT
         if flip:  # TF: decode_and_crop -> flip -> resize (no half-pixel centres) -> - mean
             crop = crop[:, ::-1]
         want = ref.resized_crop(crop, (0, 0, h, w), 224, antialias=False,
@@ -100,18 +100,27 @@ def test_dct_scaled_roi_psnr():
 
 
 def test_eval_matches_resize_then_center_crop(jpeg):
-    img = fi.decode(jpeg)
-    for preset, rounding, aa, interp, mean, std in [
-        ("nvidia", "round", True, "bilinear", IMAGENET_MEAN, IMAGENET_STD),
-        ("reference", "floor", False, "tf_legacy", TF_REFERENCE_MEAN, None),
+    for preset, rounding, aa, interp, mean, std, idct in [
+        ("nvidia", "dali", True, "bilinear", IMAGENET_MEAN, IMAGENET_STD, "accurate"),
+        ("reference", "floor", False, "tf_legacy", TF_REFERENCE_MEAN, None, "fast"),
     ]:
+        img = fi.decode(jpeg, idct=idct)
         t = resnet50_eval(preset=preset, layout="HWC")
         got = t({"image": jpeg, "label": 1})["image"]
         rh, rw = fi.resize_shorter_size(300, 400, 256, rounding=rounding)
-        resized = ref.resized_crop(img, (0, 0, 300, 400), (rh, rw), antialias=aa,
-                                   interpolation=interp, clamp="image")
-        top, left, h, w = fi.center_crop_box(rh, rw, 224)
-        want = ref.normalize(resized[top:top + h, left:left + w], mean, std)
+        if rounding == "dali":
+            # DALI resize_shorter: one scale s = 256 / 300 over a centred ROI of rw / s
+            # source pixels; crop_mirror_normalize rounds the half-pixel offset up
+            s = 256 / 300
+            roi = ((300 - rh / s) / 2, (400 - rw / s) / 2, rh / s, rw / s)
+            top, left = int((rh - 224) / 2 + 0.5), int((rw - 224) / 2 + 0.5)
+            assert (top, left) == (16, 59)  # 341 - 224 = 117: 58.5 -> 59
+        else:
+            roi = (0, 0, 300, 400)
+            top, left, _, _ = fi.center_crop_box(rh, rw, 224)
+        resized = ref.resized_crop(img, roi, (rh, rw), antialias=aa, interpolation=interp,
+                                   clamp="image")
+        want = ref.normalize(resized[top:top + 224, left:left + 224], mean, std)
         np.testing.assert_allclose(got, want, atol=2e-3)
 
 
