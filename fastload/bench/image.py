@@ -48,6 +48,7 @@ REQUIRES = {
     "torch": (False, "torchvision rows (here or in the peer venv)"),
     "torchvision": (False, "torchvision.io + v2 and torchvision + PIL rows"),
     "nvidia.dali": (False, "DALI CPU pipeline rows"),
+    "spdl": (False, "SPDL rows (here or in the peer venv; needs FFmpeg's shared libraries)"),
 }
 
 
@@ -237,11 +238,19 @@ def _transform_rows(threads, quick, peer_python):
         failed.append(row)
     else:
         contenders.update(tv)
+    sp, sp_info, sp_close, row = peer_contenders(
+        "fastload.bench.peers:spdl_image", {"paths": paths, "threads": threads},
+        modules=["spdl"], peer_python=peer_python, threads=threads)
+    if row is not None:
+        failed.append(row)
+    else:
+        contenders.update(sp)
     try:
         t = race(contenders, repeats)
     finally:
-        if close is not None:
-            close()
+        for c in (close, sp_close):
+            if c is not None:
+                c()
         if pool is not None:
             pool.shutdown()
     rate = {k: n / v.wall for k, v in t.items()}
@@ -261,6 +270,9 @@ def _transform_rows(threads, quick, peer_python):
     if dali_version is not None:
         yield peer("train DALI CPU pipeline", rate["dali_train"], r, dali_version,
                    goal=">= 2.5", ratio_range=vs("dali_train", "train"))
+    if sp is not None:
+        yield peer("train SPDL", rate["spdl_train"], r, sp_info["version"],
+                   ratio_range=vs("spdl_train", "train"))
     if sj8 is not None:
         note = "simplejpeg (libjpeg-turbo) full frame at 1/8 scale; ratio = resnet50_train / this"
         if n_cmyk:
@@ -282,6 +294,8 @@ def _transform_rows(threads, quick, peer_python):
                    ratio_range=vs("tv_io_eval", "eval"))
         yield peer("eval torchvision + PIL", rate["tv_pil_eval"], e,
                    ratio_range=vs("tv_pil_eval", "eval"))
+    if sp is not None:
+        yield peer("eval SPDL", rate["spdl_eval"], e, ratio_range=vs("spdl_eval", "eval"))
     if dali_version is not None:
         yield peer("eval DALI CPU pipeline", rate["dali_eval"], e,
                    ratio_range=vs("dali_eval", "eval"))

@@ -200,8 +200,8 @@ def _busy_rows(threads, quick):
     """Loader vs tight loop vs torch DataLoader, BusyTransform, interleaved epochs."""
     from fastload.bench.harness import per_repeat, race
 
-    n = 320 if quick else 1600
-    repeats = 3 if quick else 9
+    n = 320 if quick else 960
+    repeats = 3 if quick else 5
     transform = BusyTransform.calibrated(1e-3, size=SIZE)
     ds = ArrayDataset(n, shape=(SIZE,))
     # warm up: numba cache, thread start, first-touch

@@ -18,7 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["spans", "torch_dataloader_image", "torchaudio_audio", "torchvision_image"]
+__all__ = [
+    "spans",
+    "spdl_image",
+    "torch_dataloader_image",
+    "torchaudio_audio",
+    "torchvision_image",
+]
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -94,6 +100,82 @@ def torchvision_image(paths, threads=1, chunk=8, seed=0):
     }
     return contenders, {"version": f"torchvision {torchvision.__version__}, "
                                    f"torch {torch.__version__}"}
+
+
+def spdl_image(paths, threads=1, chunk=8, seed=0):
+    """SPDL (``spdl.io.load_image``: FFmpeg's decoder and filter graph) with the ImageNet
+    recipes, normalised to float32 CHW in numpy: ``spdl_train`` (a random crop of area
+    5-100 % and aspect 3/4-4/3, drawn here and applied by FFmpeg's ``crop``, ``scale``
+    224x224 bilinear, a random ``hflip``) and ``spdl_eval`` (shorter side 256, centre crop
+    224)."""
+    import spdl
+    import spdl.io
+
+    datas = _read(paths)
+    rng = np.random.default_rng(seed)
+    mean = np.asarray(IMAGENET_MEAN, np.float32)
+    inv_std = 1 / np.asarray(IMAGENET_STD, np.float32)
+
+    def train_desc():
+        area, ratio = rng.uniform(0.05, 1.0), np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+        fx, fy = rng.random(), rng.random()
+        flip = ",hflip" if rng.random() < 0.5 else ""
+        return (f"crop=w='min(iw,sqrt({area}*iw*ih*{ratio}))':h='min(ih,sqrt({area}*iw*ih/"
+                f"{ratio}))':x='(iw-ow)*{fx}':y='(ih-oh)*{fy}',scale=224:224:flags=bilinear"
+                f"{flip},format=rgb24")
+
+    eval_desc = ("scale=w='if(lt(iw,ih),256,-2)':h='if(lt(iw,ih),-2,256)':flags=bilinear,"
+                 "crop=224:224,format=rgb24")
+
+    def finish(buf):
+        x = (buf if isinstance(buf, np.ndarray) else spdl.io.to_numpy(buf)).reshape(224, 224, 3)
+        return np.ascontiguousarray(((x - mean) * inv_std).transpose(2, 0, 1))
+
+    from PIL import Image
+
+    def pil_rgb24(i, desc):  # files FFmpeg cannot read (its CMYK JPEGs): Pillow, as simply
+        im = Image.open(io.BytesIO(datas[i])).convert("RGB")
+        if desc is eval_desc:
+            scale = 256 / min(im.size)
+            im = im.resize((max(224, round(im.width * scale)), max(224, round(im.height * scale))),
+                           Image.BILINEAR)
+            left, top = (im.width - 224) // 2, (im.height - 224) // 2
+            im = im.crop((left, top, left + 224, top + 224))
+        else:
+            im = im.resize((224, 224), Image.BILINEAR)
+        return np.asarray(im)
+
+    def load(i, desc):
+        if i in fallback:
+            return pil_rgb24(i, desc)
+        return spdl.io.load_image(datas[i], filter_desc=desc)
+
+    def train(i):
+        return finish(load(i, train_desc()))
+
+    def evaluate(i):
+        return finish(load(i, eval_desc))
+
+    fallback = set()
+    for i, d in enumerate(datas):  # FFmpeg's libraries load on first use: fail here
+        try:
+            spdl.io.load_image(d, filter_desc=eval_desc)
+        except RuntimeError:
+            fallback.add(i)
+    if len(fallback) > len(datas) // 10:
+        raise RuntimeError(f"SPDL cannot read {len(fallback)} of {len(datas)} files")
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    n = len(datas)
+    version = getattr(spdl, "__version__", None)
+    if version is None:
+        from importlib.metadata import version as dist_version
+
+        version = dist_version("spdl_io")
+    return ({"spdl_train": over(n, train, threads, chunk, pool),
+             "spdl_eval": over(n, evaluate, threads, chunk, pool)},
+            {"version": f"SPDL {version} (FFmpeg filter graph"
+                        + (f"; {len(fallback)} CMYK files it cannot read: Pillow)" if fallback
+                           else ")")})
 
 
 def torch_dataloader_image(paths, workers=1, batch=32, seed=0):

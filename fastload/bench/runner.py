@@ -40,7 +40,7 @@ CONCERNS = {name: f"fastload.bench.{name}" for name in
             ("image", "audio", "volume", "loader", "dataset")}
 PEER_PYTHON_ENV = "FASTLOAD_BENCH_PEER_PYTHON"
 # modules a peer venv is asked about (torchaudio and torchvision pin their own torch)
-PEER_VENV_MODULES = ("torch", "torchvision", "torchaudio")
+PEER_VENV_MODULES = ("torch", "torchvision", "torchaudio", "spdl")
 
 
 def guarded(name, fn, *args, **kwargs):
