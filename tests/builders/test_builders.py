@@ -241,6 +241,7 @@ def test_cli_build_prints_summary(imagenet_raw, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_ray_engine_matches_local(imagenet_raw, tmp_path):
     builders.build_imagenet(imagenet_raw, tmp_path / "local", workers=0, samples_per_shard=4)
     builders.build_imagenet(imagenet_raw, tmp_path / "ray", engine="ray", samples_per_shard=4)

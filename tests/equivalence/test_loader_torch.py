@@ -2,13 +2,19 @@
 
 import numpy as np
 import pytest
-import torch
 
 from fastload.loader import Loader
 from fastload.testing.loader import ArrayDataset
 
+try:
+    import torch
+except ImportError:  # its group is skipped without it (tests/conftest.py)
+    torch = None
 
-class TorchView(torch.utils.data.Dataset):
+pytestmark = pytest.mark.torch
+
+
+class TorchView:  # a map-style dataset for torch's DataLoader
     def __init__(self, ds):
         self.ds = ds
 

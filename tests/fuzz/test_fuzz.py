@@ -33,6 +33,7 @@ def _env():
     return env
 
 
+@pytest.mark.atheris
 @pytest.mark.fuzz
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)

@@ -388,6 +388,7 @@ def test_transform_with_keyword_only_rng():
     assert b["noise"][0] == sample_rng(0, 0, int(b["_index"][0])).random()
 
 
+@pytest.mark.torch
 def test_batch_buffers_reused_only_when_released():
     import torch
 

@@ -20,7 +20,7 @@ from fastload.testing.loader import ArrayDataset
     ],
 )
 def test_non_integer_arguments_are_refused(kwargs):
-    name = next(k for k, v in kwargs.items() if not type(v) is int)
+    name = next(k for k, v in kwargs.items() if type(v) is not int)
     with pytest.raises(TypeError, match=f"{name} must be an integer"):
         Loader(ArrayDataset(10), **kwargs)
 
@@ -39,8 +39,10 @@ def test_load_state_dict_names_the_missing_keys():
     loader.load_state_dict(Loader(ArrayDataset(10), batch_size=4).state_dict())  # still fine
 
 
+@pytest.mark.torch
 def test_to_torch_on_cuda_without_cuda_says_so():
-    torch = pytest.importorskip("torch")
+    import torch
+
     from fastload.torch import to_torch
 
     if torch.cuda.is_available():
