@@ -92,7 +92,7 @@ def open_dataset(url, *, cache_dir=None, cache_limit=None, filesystem=None, stor
 
 
 class _Batch:
-    """Accessors for one record batch: ``row(r)`` builds the row dict."""
+    """Accessors for one record batch: a getter per column (``column_getter``)."""
 
     __slots__ = ("getters", "record_batch", "n")
 
@@ -101,9 +101,6 @@ class _Batch:
         self.record_batch = rb
         self.n = rb.num_rows
         self.getters = [(c.name, _getter(c, rb, shard_name)) for c in columns]
-
-    def row(self, r):
-        return {name: get(r) for name, get in self.getters}
 
     def column_getter(self, name):
         for n, get in self.getters:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 
 import numpy as np
@@ -291,11 +290,6 @@ def arrow_schema(columns):
     for col in columns:
         fields.extend(col.arrow_fields())
     return pa.schema(fields, metadata={b"fastload.format": b"fastload-arrow-shards/1"})
-
-
-def payload_nbytes(dtype, shape):
-    """Bytes of a C-contiguous array of ``dtype`` and ``shape``."""
-    return math.prod(shape) * dtype.itemsize
 
 
 def columns_to_json(columns):
