@@ -185,8 +185,14 @@ if JPEG is None:
 LIBS = {"jpeg": JPEG}
 
 
+# compiled into every extension that calls C kernels: the per-thread error message
+# (csrc/include/fastload/status.h)
+COMMON = ["csrc/common/error.c"]
+
+
 def kernel(name, sources, needs=()):
-    """One Cython extension plus its C sources; None if a required library is missing."""
+    """One Cython extension plus its C sources (and COMMON when it has any); None if a
+    required library is missing. Declarations come from fastload/includes/*.pxd."""
     cflags, ldflags = ["-O3", "-std=c11"], []
     if DEBUG:
         cflags = ["-O0", "-g", "-std=c11"]
@@ -204,14 +210,18 @@ def kernel(name, sources, needs=()):
         ldflags += lib_ldflags
         objects += lib_objects
         macros += lib_macros
+    if any(src.endswith(".c") for src in sources):
+        sources = [*sources, *COMMON]
     return Extension(
         name,
         sources,
-        # rebuild when a header next to a C source changes
+        # rebuild when a header next to a C source or a public header changes
         depends=sorted(
             {h for src in sources for h in glob.glob(os.path.join(os.path.dirname(src), "*.h"))}
+            | set(glob.glob("csrc/include/fastload/*.h"))
         ),
-        include_dirs=["csrc/include", numpy.get_include()],
+        # "fastload/image.h" (public headers), "image/huffman.h" (a kernel's own header)
+        include_dirs=["csrc/include", "csrc", numpy.get_include()],
         define_macros=macros,
         extra_compile_args=cflags,
         extra_link_args=ldflags,

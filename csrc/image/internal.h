@@ -32,7 +32,4 @@ static inline void fl_buf_free(fl_buf *b)
     b->cap = 0;
 }
 
-/* Record a printf-style message for fl_image_last_error (thread-local). */
-void fl_image_set_error(const char *fmt, ...);
-
 #endif

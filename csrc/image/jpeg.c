@@ -46,6 +46,10 @@ typedef struct {
     struct fl_err_mgr err;
     int ok;           /* cinfo created (by fresh_cinfo) */
     int in_header;    /* inside jpeg_read_header */
+    int opened;       /* open_image succeeded: cinfo holds a parsed header, nothing decoded */
+    int flags;        /* FL_DECODE_* of the opened image */
+    int is_cmyk, inverted; /* the opened image is CMYK / YCCK (Adobe-inverted) */
+    unsigned generation; /* counts open_image calls (fl_jpeg_open's token) */
     fl_buf pixels;    /* decoded region rows */
     fl_buf cmyk;      /* one CMYK row before conversion */
     fl_buf rowptr;    /* JSAMPROW array */
@@ -60,7 +64,7 @@ static void fl_error_exit(j_common_ptr c)
         code == JERR_SOF_UNSUPPORTED || code == JERR_BAD_PRECISION ||
         code == JERR_NOT_COMPILED || code == JERR_ARITH_NOTIMPL;
     (*c->err->format_message)(c, msg);
-    fl_image_set_error("%s", msg);
+    fl_set_error("%s", msg);
     longjmp(((struct fl_err_mgr *)c->err)->jb, 1);
 }
 
@@ -74,7 +78,7 @@ static void fl_emit_message(j_common_ptr c, int level)
         if (e->strict) {
             char msg[JMSG_LENGTH_MAX];
             (*c->err->format_message)(c, msg);
-            fl_image_set_error("%s", msg);
+            fl_set_error("%s", msg);
             e->warned = 1;
             longjmp(e->jb, 1);
         }
@@ -145,6 +149,7 @@ static int fresh_cinfo(jpeg_ctx *ctx, int strict)
     ctx->err.unsupported = 0;
     ctx->err.pub.num_warnings = 0;
     ctx->in_header = 0;
+    ctx->opened = 0;
     if (setjmp(ctx->err.jb)) /* jpeg_create_decompress fails only when out of memory */
         return FL_ERR_NOMEM;
     jpeg_create_decompress(&ctx->cinfo);
@@ -157,7 +162,7 @@ static int fresh_cinfo(jpeg_ctx *ctx, int strict)
 static int jump_status(jpeg_ctx *ctx)
 {
     if (ctx->in_header && ctx->err.hit_eof) { /* strict, or a lenient "no image" */
-        fl_image_set_error("Premature end of JPEG file: the data ends inside the header, "
+        fl_set_error("Premature end of JPEG file: the data ends inside the header, "
                            "before the image data (truncated file)");
         return FL_ERR_DECODE;
     }
@@ -192,15 +197,15 @@ static int scan_is_terminated(const uint8_t *p, const uint8_t *end)
 static int check_input(const uint8_t *data, size_t size)
 {
     if (data == NULL || size == 0) {
-        fl_image_set_error("empty input (0 bytes)");
+        fl_set_error("empty input (0 bytes)");
         return FL_ERR_DECODE;
     }
     if (size < 4 || data[0] != 0xFF || data[1] != 0xD8) {
-        fl_image_set_error("not a JPEG file (no SOI marker 0xFFD8 at offset 0)");
+        fl_set_error("not a JPEG file (no SOI marker 0xFFD8 at offset 0)");
         return FL_ERR_DECODE;
     }
     if (size > (size_t)0xFFFFFFFFu) {
-        fl_image_set_error("JPEG input larger than 4 GiB");
+        fl_set_error("JPEG input larger than 4 GiB");
         return FL_ERR_DECODE;
     }
     return FL_OK;
@@ -227,7 +232,7 @@ int fl_jpeg_read_header(const uint8_t *data, size_t size, int strict, fl_jpeg_in
         return st;
     jpeg_ctx *ctx = thread_ctx();
     if (ctx == NULL || fresh_cinfo(ctx, strict) != FL_OK) {
-        fl_image_set_error("out of memory creating the JPEG decoder");
+        fl_set_error("out of memory creating the JPEG decoder");
         return FL_ERR_NOMEM;
     }
     j_decompress_ptr cinfo = &ctx->cinfo;
@@ -270,19 +275,19 @@ static inline void cmyk_to_rgb(uint8_t *restrict dst, const uint8_t *restrict sr
     }
 }
 
-/* Decode scaled rows [y0, y0+h), columns [x0, x0+w) as RGB. With dst == NULL the pixels
- * go to per-thread scratch; *px / *stride then point at pixel (y0, x0). */
-static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int scale_num,
-                         int full_res, int *ry0, int *rx0, int *rh, int *rw,
-                         uint64_t max_pixels, int flags, uint8_t *dst, ptrdiff_t dst_stride,
-                         const uint8_t **px, ptrdiff_t *stride)
+/* Phase 1 of every decode: a fresh decompress object parses the header, the pixel limit
+ * is checked, strict mode refuses a single scan that the data ends inside, and the output
+ * colour space is set. On FL_OK the thread's object stays opened for decode_opened (the
+ * data must stay alive until then); any later open_image or fresh_cinfo discards it. */
+static int open_image(jpeg_ctx *ctx, const uint8_t *data, size_t size, uint64_t max_pixels,
+                      int flags)
 {
-    int y0 = *ry0, x0 = *rx0, h = *rh, w = *rw;
     int strict = (flags & FL_DECODE_STRICT) != 0;
     if (fresh_cinfo(ctx, strict) != FL_OK) {
-        fl_image_set_error("out of memory creating the JPEG decoder");
+        fl_set_error("out of memory creating the JPEG decoder");
         return FL_ERR_NOMEM;
     }
+    ctx->generation++;
     j_decompress_ptr cinfo = &ctx->cinfo;
     if (setjmp(ctx->err.jb)) {
         jpeg_abort_decompress(cinfo);
@@ -290,6 +295,14 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
     }
     jpeg_mem_src(cinfo, data, (unsigned long)size);
     read_header(ctx);
+    uint64_t pixels = (uint64_t)cinfo->image_height * (uint64_t)cinfo->image_width;
+    if (max_pixels > 0 && pixels > max_pixels) {
+        fl_set_error("image is %ux%u = %llu pixels, above the limit of %llu",
+                     cinfo->image_height, cinfo->image_width, (unsigned long long)pixels,
+                     (unsigned long long)max_pixels);
+        jpeg_abort_decompress(cinfo);
+        return FL_ERR_LIMIT;
+    }
     /* A multi-scan image is entropy-decoded whole in jpeg_start_decompress, so strict
      * mode sees any truncation. A single scan is decoded only down to the region: rows
      * below it are never read, and a file cut inside the scan would pass or fail with
@@ -297,20 +310,13 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
     if (strict && !jpeg_has_multiple_scans(cinfo) &&
         !scan_is_terminated(cinfo->src->next_input_byte,
                             cinfo->src->next_input_byte + cinfo->src->bytes_in_buffer)) {
-        fl_image_set_error("Premature end of JPEG file: the data ends inside the image's "
-                           "scan, with no EOI marker after it");
+        fl_set_error("Premature end of JPEG file: the data ends inside the image's "
+                     "scan, with no EOI marker after it");
         jpeg_abort_decompress(cinfo);
         return FL_ERR_STRICT;
     }
-    uint64_t pixels = (uint64_t)cinfo->image_height * (uint64_t)cinfo->image_width;
-    if (max_pixels > 0 && pixels > max_pixels) {
-        fl_image_set_error("image is %ux%u = %llu pixels, above the limit of %llu",
-                           cinfo->image_height, cinfo->image_width,
-                           (unsigned long long)pixels, (unsigned long long)max_pixels);
-        jpeg_abort_decompress(cinfo);
-        return FL_ERR_LIMIT;
-    }
-    int cmyk = 0, inverted = 0;
+    ctx->is_cmyk = 0;
+    ctx->inverted = 0;
     switch (cinfo->jpeg_color_space) {
     case JCS_GRAYSCALE:
     case JCS_RGB:
@@ -320,18 +326,44 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
     case JCS_CMYK:
     case JCS_YCCK:
         cinfo->out_color_space = JCS_CMYK;
-        cmyk = 1;
-        inverted = cinfo->saw_Adobe_marker;
+        ctx->is_cmyk = 1;
+        ctx->inverted = cinfo->saw_Adobe_marker;
         break;
     default:
-        fl_image_set_error("unsupported JPEG colour space %d with %d components",
-                           (int)cinfo->jpeg_color_space, cinfo->num_components);
+        fl_set_error("unsupported JPEG colour space %d with %d components",
+                     (int)cinfo->jpeg_color_space, cinfo->num_components);
         jpeg_abort_decompress(cinfo);
         return FL_ERR_DECODE;
     }
+    ctx->flags = flags;
+    ctx->opened = 1;
+    return FL_OK;
+}
+
+/* Phase 2: decode scaled rows [y0, y0+h), columns [x0, x0+w) of the opened image as RGB
+ * (full_res: the region is in full-resolution pixels, scaled here and written back).
+ * With dst == NULL the pixels go to per-thread scratch; *px / *stride then point at pixel
+ * (y0, x0). Always leaves the object closed. */
+static int decode_opened(jpeg_ctx *ctx, int scale_num, int full_res, int *ry0, int *rx0,
+                         int *rh, int *rw, uint8_t *dst, ptrdiff_t dst_stride,
+                         const uint8_t **px, ptrdiff_t *stride)
+{
+    int y0 = *ry0, x0 = *rx0, h = *rh, w = *rw;
+    j_decompress_ptr cinfo = &ctx->cinfo;
+    if (!ctx->opened) {
+        fl_set_error("no opened JPEG on this thread (another decode ran in between)");
+        return FL_ERR_ARG;
+    }
+    ctx->opened = 0;
+    int strict = (ctx->flags & FL_DECODE_STRICT) != 0;
+    int cmyk = ctx->is_cmyk, inverted = ctx->inverted;
+    if (setjmp(ctx->err.jb)) {
+        jpeg_abort_decompress(cinfo);
+        return jump_status(ctx);
+    }
     cinfo->scale_num = (unsigned)scale_num;
     cinfo->scale_denom = 8;
-    cinfo->dct_method = (flags & FL_DECODE_FAST_IDCT) ? JDCT_IFAST : JDCT_ISLOW;
+    cinfo->dct_method = (ctx->flags & FL_DECODE_FAST_IDCT) ? JDCT_IFAST : JDCT_ISLOW;
     cinfo->do_fancy_upsampling = TRUE;
     jpeg_calc_output_dimensions(cinfo);
     int H = (int)cinfo->output_height, W = (int)cinfo->output_width;
@@ -351,7 +383,7 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
         *rw = w;
     }
     if (y0 < 0 || x0 < 0 || h <= 0 || w <= 0 || y0 + h > H || x0 + w > W) {
-        fl_image_set_error("region %d,%d %dx%d outside the %dx%d image (scale %d/8)", y0, x0, h,
+        fl_set_error("region %d,%d %dx%d outside the %dx%d image (scale %d/8)", y0, x0, h,
                            w, H, W, scale_num);
         jpeg_abort_decompress(cinfo);
         return FL_ERR_ARG;
@@ -369,7 +401,7 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
     if (ry > 0) {
         JDIMENSION skipped = jpeg_skip_scanlines(cinfo, (JDIMENSION)ry);
         if ((int)skipped != ry) {
-            fl_image_set_error("could not skip to row %d", ry);
+            fl_set_error("could not skip to row %d", ry);
             jpeg_abort_decompress(cinfo);
             return FL_ERR_DECODE;
         }
@@ -394,7 +426,7 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
     JSAMPROW *rows = fl_buf_get(&ctx->rowptr, sizeof(JSAMPROW) * (size_t)nrows);
     if ((!direct && base == NULL) || (direct && ry < y0 && junk == NULL) ||
         (cmyk && cmykrow == NULL) || rows == NULL) {
-        fl_image_set_error("out of memory for a %dx%u decode buffer", nrows, cw);
+        fl_set_error("out of memory for a %dx%u decode buffer", nrows, cw);
         jpeg_abort_decompress(cinfo);
         return FL_ERR_NOMEM;
     }
@@ -437,7 +469,7 @@ static int decode_region(jpeg_ctx *ctx, const uint8_t *data, size_t size, int sc
     return FL_OK;
 
 stalled:
-    fl_image_set_error("decoder made no progress at row %d", (int)cinfo->output_scanline);
+    fl_set_error("decoder made no progress at row %d", (int)cinfo->output_scanline);
     jpeg_abort_decompress(cinfo);
     return FL_ERR_DECODE;
 }
@@ -454,19 +486,74 @@ int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num, int y0, int 
     if (st != FL_OK)
         return st;
     if (!valid_scale(scale_num) || out == NULL || out_stride < (ptrdiff_t)w * 3) {
-        fl_image_set_error("invalid decode arguments (scale %d/8, stride %td)", scale_num,
-                           out_stride);
+        fl_set_error("invalid decode arguments (scale %d/8, stride %td)", scale_num,
+                     out_stride);
         return FL_ERR_ARG;
     }
     jpeg_ctx *ctx = thread_ctx();
     if (ctx == NULL) {
-        fl_image_set_error("out of memory creating the JPEG decoder");
+        fl_set_error("out of memory creating the JPEG decoder");
         return FL_ERR_NOMEM;
     }
     const uint8_t *px;
     ptrdiff_t stride;
-    return decode_region(ctx, data, size, scale_num, 0, &y0, &x0, &h, &w, max_pixels, flags,
-                         out, out_stride, &px, &stride);
+    st = open_image(ctx, data, size, max_pixels, flags);
+    if (st != FL_OK)
+        return st;
+    return decode_opened(ctx, scale_num, 0, &y0, &x0, &h, &w, out, out_stride, &px, &stride);
+}
+
+int fl_jpeg_open(const uint8_t *data, size_t size, uint64_t max_pixels, int flags,
+                 fl_jpeg_info *info, unsigned *token)
+{
+    int st = check_input(data, size);
+    if (st != FL_OK)
+        return st;
+    jpeg_ctx *ctx = thread_ctx();
+    if (ctx == NULL) {
+        fl_set_error("out of memory creating the JPEG decoder");
+        return FL_ERR_NOMEM;
+    }
+    st = open_image(ctx, data, size, max_pixels, flags);
+    if (st != FL_OK)
+        return st;
+    j_decompress_ptr cinfo = &ctx->cinfo;
+    info->height = (int)cinfo->image_height;
+    info->width = (int)cinfo->image_width;
+    info->components = cinfo->num_components;
+    info->color_space = cs_code(cinfo->jpeg_color_space);
+    info->progressive = jpeg_has_multiple_scans(cinfo) ? 1 : 0;
+    *token = ctx->generation;
+    return FL_OK;
+}
+
+int fl_jpeg_decode_opened(unsigned token, int scale_num, int y0, int x0, int h, int w,
+                          uint8_t *out, ptrdiff_t out_stride)
+{
+    jpeg_ctx *ctx = thread_ctx();
+    if (ctx == NULL || !ctx->opened || ctx->generation != token) {
+        fl_set_error("fl_jpeg_decode_opened: the image opened by fl_jpeg_open is gone "
+                     "(another decode ran on this thread in between)");
+        return FL_ERR_ARG;
+    }
+    if (!valid_scale(scale_num) || out == NULL || out_stride < (ptrdiff_t)w * 3) {
+        fl_jpeg_close();
+        fl_set_error("invalid decode arguments (scale %d/8, stride %td)", scale_num,
+                     out_stride);
+        return FL_ERR_ARG;
+    }
+    const uint8_t *px;
+    ptrdiff_t stride;
+    return decode_opened(ctx, scale_num, 0, &y0, &x0, &h, &w, out, out_stride, &px, &stride);
+}
+
+void fl_jpeg_close(void)
+{
+    jpeg_ctx *ctx = thread_ctx();
+    if (ctx != NULL && ctx->opened) {
+        ctx->opened = 0;
+        jpeg_abort_decompress(&ctx->cinfo);
+    }
 }
 
 int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int reg_y, int reg_x,
@@ -478,20 +565,22 @@ int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int r
     if (st != FL_OK)
         return st;
     if (!valid_scale(scale_num) || reg_h <= 0 || reg_w <= 0 || reg_y < 0 || reg_x < 0) {
-        fl_image_set_error("invalid decode arguments (scale %d/8, region %d,%d %dx%d)",
-                           scale_num, reg_y, reg_x, reg_h, reg_w);
+        fl_set_error("invalid decode arguments (scale %d/8, region %d,%d %dx%d)",
+                     scale_num, reg_y, reg_x, reg_h, reg_w);
         return FL_ERR_ARG;
     }
     jpeg_ctx *ctx = thread_ctx();
     if (ctx == NULL) {
-        fl_image_set_error("out of memory creating the JPEG decoder");
+        fl_set_error("out of memory creating the JPEG decoder");
         return FL_ERR_NOMEM;
     }
     const uint8_t *px;
     ptrdiff_t stride;
     int y0 = reg_y, x0 = reg_x, h = reg_h, w = reg_w;
-    st = decode_region(ctx, data, size, scale_num, 1, &y0, &x0, &h, &w, max_pixels, flags, NULL,
-                       0, &px, &stride);
+    st = open_image(ctx, data, size, max_pixels, flags);
+    if (st != FL_OK)
+        return st;
+    st = decode_opened(ctx, scale_num, 1, &y0, &x0, &h, &w, NULL, 0, &px, &stride);
     if (st != FL_OK)
         return st;
     double f = scale_num / 8.0;

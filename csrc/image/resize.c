@@ -14,13 +14,15 @@
  *    broadcast per channel and multiplied by a dense column of the 8 outputs' weights.
  *  - HWC with AVX2 + FMA: two pixels (R, G, B, pad) per 256-bit vector, per-pixel taps.
  *  - otherwise portable 4-float vectors.
+ * The path is picked at run time from the CPU, capped per call by the FL_SIMD_* flags
+ * (fl_image_resize_simd names it), so tests run every path the machine supports.
  * All SIMD paths sum each output's taps in source order with FMA (zero weights add exact
  * zeros), so they give bit-identical results; the portable path differs by float rounding.
+ * float16 output uses F16C unless FL_SIMD_PORTABLE (a software conversion, same bits).
  * Per-thread scratch (coefficients, tables, rows) is reused between calls.
  */
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,23 +34,6 @@
 #define FL_X86 1
 #include <immintrin.h>
 #endif
-
-/* ------------------------------------------------------------------ errors */
-
-static _Thread_local char fl_errbuf[320];
-
-void fl_image_set_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(fl_errbuf, sizeof fl_errbuf, fmt, ap);
-    va_end(ap);
-}
-
-const char *fl_image_last_error(void)
-{
-    return fl_errbuf;
-}
 
 /* ------------------------------------------------------------------ scratch */
 
@@ -335,12 +320,10 @@ __attribute__((constructor)) static void detect_cpu(void)
     cpu_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
 }
 
-static int cpu_has_avx2_fma(void)
+/* the AVX2 + FMA passes may run under these resize flags */
+static int use_avx2(int flags)
 {
-#ifdef FL_NO_AVX2 /* test builds: exercise the portable passes */
-    return 0;
-#endif
-    return cpu_avx2_fma;
+    return cpu_avx2_fma && !(flags & FL_SIMD_PORTABLE);
 }
 
 /* AVX2 + FMA vertical pass: all n taps of 16 values accumulated in registers (one store
@@ -539,9 +522,9 @@ __attribute__((target("avx2,fma"))) static void blend_cols_planar_avx2(
 
 #if defined(FL_X86) && !defined(FL_NO_AVX512)
 #define FL_HAVE_AVX512 1
-static int cpu_has_avx512(void)
+static int use_avx512(int flags)
 {
-    return cpu_avx512f && cpu_has_avx2_fma();
+    return cpu_avx512f && use_avx2(flags) && !(flags & FL_SIMD_NO_AVX512);
 }
 
 /* Tables of the AVX-512 horizontal pass. Block b of 16 outputs reads the 32 (or, for a
@@ -781,25 +764,28 @@ __attribute__((target("f16c,avx"))) static void to_f16_hw(uint16_t *dst, const f
 }
 #endif
 
-static void to_f16(uint16_t *dst, const float *src, int n)
+static void to_f16(uint16_t *dst, const float *src, int n, int flags)
 {
 #ifdef FL_X86
-    if (cpu_f16c) {
+    if (cpu_f16c && !(flags & FL_SIMD_PORTABLE)) {
         to_f16_hw(dst, src, n);
         return;
     }
+#else
+    (void)flags;
 #endif
     for (int i = 0; i < n; i++)
         dst[i] = f32_to_f16_soft(src[i]);
 }
 
+/* round half to even (as cvtps2dq in the default rounding mode) and saturate */
 static inline uint8_t to_u8(float v)
 {
     v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
-    return (uint8_t)(v + 0.5f);
+    return (uint8_t)lrintf(v);
 }
 
-/* round to nearest and saturate to 0..255 */
+/* round to nearest (ties to even) and saturate to 0..255; SSE2 is baseline on x86-64 */
 static void to_u8_row(uint8_t *dst, const float *src, int n)
 {
     int i = 0;
@@ -838,10 +824,10 @@ static void store_row(const float *restrict stage, size_t pstride, void *restric
         } else if (s->dtype == FL_F16) {
             uint16_t *o = (uint16_t *)out + base;
             if (C == 4) {
-                to_f16(o, stage, 4 * W);
+                to_f16(o, stage, 4 * W, s->flags);
             } else {
                 uint16_t *t = tmp;
-                to_f16(t, stage, 4 * W);
+                to_f16(t, stage, 4 * W, s->flags);
                 for (int x = 0; x < W - 1; x++)
                     memcpy(o + 3 * x, t + 4 * x, 8);
                 memcpy(o + 3 * (W - 1), t + 4 * (W - 1), 6);
@@ -870,7 +856,7 @@ static void store_row(const float *restrict stage, size_t pstride, void *restric
             else if (s->dtype == FL_F32)
                 memcpy(o, src, sizeof(float) * (size_t)W);
             else if (s->dtype == FL_F16)
-                to_f16((uint16_t *)o, src, W);
+                to_f16((uint16_t *)o, src, W, s->flags);
             else
                 to_u8_row((uint8_t *)o, src, W);
         }
@@ -887,14 +873,14 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
         s->out_w <= 0 || (s->out_c != 3 && s->out_c != 4) || !(box_h > 0.0) ||
         !(box_w > 0.0) || (s->dtype != FL_U8 && s->dtype != FL_F32 && s->dtype != FL_F16) ||
         (s->layout != FL_HWC && s->layout != FL_CHW)) {
-        fl_image_set_error("resize: invalid arguments (source %dx%d, box %gx%g, output %dx%dx%d)",
+        fl_set_error("resize: invalid arguments (source %dx%d, box %gx%g, output %dx%dx%d)",
                            src_h, src_w, box_h, box_w, s ? s->out_h : 0, s ? s->out_w : 0,
                            s ? s->out_c : 0);
         return FL_ERR_ARG;
     }
     resize_scratch *sc = thread_scratch();
     if (sc == NULL) {
-        fl_image_set_error("resize: out of memory");
+        fl_set_error("resize: out of memory");
         return FL_ERR_NOMEM;
     }
     float *wy, *wx;
@@ -906,7 +892,7 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
                     &ny, &used_y) != FL_OK ||
         make_coeffs(flip_src ? src_w - box_x - box_w : box_x, box_w, src_w, s->out_w, s->flags,
                     flip_out, flip_src, &sc->wx, &sc->tx, &wx, &tx, &nx, &used_x) != FL_OK) {
-        fl_image_set_error("resize: out of memory");
+        fl_set_error("resize: out of memory");
         return FL_ERR_NOMEM;
     }
     int xlo = src_w, xhi = 0;
@@ -923,7 +909,7 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
     size_t W = (size_t)s->out_w;
     float *stage = fl_buf_get(&sc->stage, sizeof(float) * (9 * W + 64));
     if (row == NULL || stage == NULL) {
-        fl_image_set_error("resize: out of memory");
+        fl_set_error("resize: out of memory");
         return FL_ERR_NOMEM;
     }
     float *planes = stage + 4 * W + 8;
@@ -932,7 +918,7 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
     const float *pw = NULL;
     size_t pstride = W + 4;
 #ifdef FL_X86
-    const int avx2 = cpu_has_avx2_fma();
+    const int avx2 = use_avx2(s->flags);
     float *bw = NULL, *planes8 = NULL;
     tap_range *bi = NULL;
     int smax = 0;
@@ -940,7 +926,7 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
     int32_t *tab = NULL;
     float *srcp = NULL;
     size_t sstride = 0;
-    if (cpu_has_avx512()) { /* both layouts: HWC is interleaved from the planes */
+    if (use_avx512(s->flags)) { /* both layouts: HWC is interleaved from the planes */
         int st = perm_tables(&sc->perm, wx, tx, nx, used_x, s->out_w, xlo, &tab);
         if (st == 1) {
             sstride = ((size_t)(xhi - xlo) + 64 + 15) / 16 * 16; /* 64-pixel window reads */
@@ -951,7 +937,7 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
                 memset(srcp, 0, sizeof(float) * 3 * sstride);
         }
         if (st < 0 || (st == 1 && (srcp == NULL || planes8 == NULL))) {
-            fl_image_set_error("resize: out of memory");
+            fl_set_error("resize: out of memory");
             return FL_ERR_NOMEM;
         }
     }
@@ -959,12 +945,12 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
         /* AVX-512 path: tables ready */
     } else
 #endif
-    if (planar && cpu_has_avx2_fma()) {
+    if (planar && avx2) {
         smax = block_weights(&sc->blockw, &sc->blocki, wx, tx, nx, s->out_w, &bw, &bi);
         pstride = (W + 7) / 8 * 8 + 8;
         planes8 = fl_buf_get(&sc->planes8, sizeof(float) * 3 * pstride);
         if (smax < 0 || planes8 == NULL) {
-            fl_image_set_error("resize: out of memory");
+            fl_set_error("resize: out of memory");
             return FL_ERR_NOMEM;
         }
         /* the row is read up to a block's span (smax pixels) past its first pixel */
@@ -972,14 +958,14 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
             pad = (size_t)smax * 3 + 8;
             row = fl_buf_get(&sc->row, sizeof(float) * ((size_t)len + pad));
             if (row == NULL) {
-                fl_image_set_error("resize: out of memory");
+                fl_set_error("resize: out of memory");
                 return FL_ERR_NOMEM;
             }
         }
-    } else if (cpu_has_avx2_fma()) {
+    } else if (avx2) {
         pw = pair_weights(&sc->pairw, wx, nx, used_x, s->out_w);
         if (pw == NULL) {
-            fl_image_set_error("resize: out of memory");
+            fl_set_error("resize: out of memory");
             return FL_ERR_NOMEM;
         }
     }
@@ -989,7 +975,7 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
     v4f inv_std = {s->inv_std[0], s->inv_std[1], s->inv_std[2], 0.0f};
     const uint8_t **rows = fl_buf_get(&sc->rowptr, sizeof(uint8_t *) * (size_t)ny);
     if (rows == NULL) {
-        fl_image_set_error("resize: out of memory");
+        fl_set_error("resize: out of memory");
         return FL_ERR_NOMEM;
     }
     for (int y = 0; y < s->out_h; y++) {
@@ -1036,15 +1022,17 @@ int fl_image_resize(const uint8_t *src, int src_h, int src_w, ptrdiff_t src_stri
     return FL_OK;
 }
 
-const char *fl_image_resize_simd(void)
+const char *fl_image_resize_simd(int flags)
 {
 #ifdef FL_X86
 #ifdef FL_HAVE_AVX512
-    if (cpu_has_avx512())
+    if (use_avx512(flags))
         return "avx512f";
 #endif
-    if (cpu_has_avx2_fma())
+    if (use_avx2(flags))
         return "avx2+fma";
+#else
+    (void)flags;
 #endif
     return "portable";
 }

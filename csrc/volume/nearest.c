@@ -219,19 +219,28 @@ int fl_volume_nearest_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t
                          const int64_t *xi, int64_t z_start, int64_t z_stop, int flags)
 {
     if (d_in < 1 || h_in < 1 || w_in < 1 || d_out < 0 || h_out < 0 || w_out < 0 ||
-        z_start < 0 || z_stop > d_out || z_start > z_stop)
-        return FL_VOLUME_ERR_ARG;
-    if (z_start == z_stop || h_out == 0 || w_out == 0) return FL_VOLUME_OK;
+        z_start < 0 || z_stop > d_out || z_start > z_stop) {
+        fl_set_error("nearest_u8: inconsistent shapes or z range (source %lldx%lldx%lld, "
+                     "output %lldx%lldx%lld, z %lld:%lld)", (long long)d_in, (long long)h_in,
+                     (long long)w_in, (long long)d_out, (long long)h_out, (long long)w_out,
+                     (long long)z_start, (long long)z_stop);
+        return FL_ERR_ARG;
+    }
+    if (z_start == z_stop || h_out == 0 || w_out == 0) return FL_OK;
     if (!in_range(zi + z_start, z_stop - z_start, d_in) || !in_range(yi, h_out, h_in) ||
-        !in_range(xi, w_out, w_in))
-        return FL_VOLUME_ERR_ARG;
+        !in_range(xi, w_out, w_in)) {
+        fl_set_error("nearest_u8: a source index is out of range");
+        return FL_ERR_ARG;
+    }
 
     int path = (sx == 1 && ox == 1) ? fl_volume_nearest_path(flags) : -1;
     plan_t plan = {0};
 #ifdef FL_VX86
     if (path == FL_VOLUME_PATH_AVX512VBMI || path == FL_VOLUME_PATH_SSSE3) {
-        if (plan_build(&plan, xi, w_out, w_in, path == FL_VOLUME_PATH_AVX512VBMI ? 64 : 16))
-            return FL_VOLUME_ERR_NOMEM;
+        if (plan_build(&plan, xi, w_out, w_in, path == FL_VOLUME_PATH_AVX512VBMI ? 64 : 16)) {
+            fl_set_error("nearest_u8: out of memory for the shuffle plan");
+            return FL_ERR_NOMEM;
+        }
     }
 #endif
     for (int64_t z = z_start; z < z_stop; z++) {
@@ -266,5 +275,5 @@ int fl_volume_nearest_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t
         }
     }
     plan_free(&plan);
-    return FL_VOLUME_OK;
+    return FL_OK;
 }

@@ -15,36 +15,40 @@ from cpython.buffer cimport (
 )
 from libc.stdint cimport uint8_t, uint64_t
 
-from fastload.errors import DecodeError, LimitError
+from fastload._cstatus import UnsupportedJPEG
+from fastload.errors import DecodeError
 
-from fastload.image._image cimport (
-    FL_ERR_ARG,
-    FL_ERR_LIMIT,
-    FL_ERR_NOMEM,
-    FL_ERR_STRICT,
-    FL_ERR_UNSUPPORTED,
+from fastload.includes.common cimport check_status
+from fastload.includes.image cimport (
     FL_DECODE_FAST_IDCT,
     FL_DECODE_STRICT,
-    FL_OK,
+    FL_F16,
+    FL_F32,
+    FL_U8,
     fill_spec,
-    fl_image_last_error,
+    fl_jpeg_close,
     fl_jpeg_decode,
+    fl_jpeg_decode_opened,
     fl_jpeg_decode_resize,
+    fl_jpeg_open,
     fl_jpeg_info,
     fl_jpeg_read_header,
     fl_resize_spec,
 )
+from fastload.includes.jpeg cimport (
+    fl_huff_verdict,
+    fl_huff_verified,
+    fl_jpeg_fast_huffman,
+    fl_jpeg_set_fast_huffman,
+    fl_libjpeg_build_version,
+    fl_libjpeg_library,
+    fl_libjpeg_link,
+    fl_libjpeg_runtime_version,
+)
 
-
-cdef extern from "../../csrc/image/huffman.h" nogil:
-    void fl_jpeg_set_fast_huffman(int on)
-    int fl_jpeg_fast_huffman()
-    int fl_huff_verified()
-    const char *fl_huff_verdict()
-    const char *fl_libjpeg_build_version()
-    const char *fl_libjpeg_runtime_version()
-    const char *fl_libjpeg_link()
-    const char *fl_libjpeg_library()
+__all__ = ["IDCT_FLAGS", "UnsupportedJPEG", "decode", "decode_planned", "decode_resize",
+           "fast_huffman",
+           "huffman_check", "libjpeg_versions", "read_header", "set_fast_huffman"]
 
 
 def huffman_check():
@@ -74,70 +78,7 @@ def fast_huffman():
     """Whether fastload's Huffman decoder is in use (see :func:`set_fast_huffman`)."""
     return bool(fl_jpeg_fast_huffman())
 
-ITEMSIZE = {0: 1, 1: 4, 2: 2}
-
-
-_WARNING_PREFIXES = ("Corrupt JPEG data: ", "Warning: ")
-
-_SOF_PROCESSES = {
-    0xC3: "lossless (SOF3)",
-    0xC5: "hierarchical (SOF5)", 0xC6: "hierarchical progressive (SOF6)",
-    0xC7: "hierarchical lossless (SOF7)", 0xCB: "lossless arithmetic-coded (SOF11)",
-    0xCD: "hierarchical arithmetic-coded (SOF13)",
-    0xCE: "hierarchical progressive arithmetic-coded (SOF14)",
-    0xCF: "hierarchical lossless arithmetic-coded (SOF15)",
-}
-
-
-class UnsupportedJPEG(DecodeError):
-    """A JPEG process or sample precision this libjpeg-turbo does not decode (lossless,
-    hierarchical, 12/16-bit): not corrupt data. codec.py hands such files to Pillow."""
-
-
-def _strict_message(msg):
-    """libjpeg's text of a warning that strict mode refused, in fastload's words."""
-    for prefix in _WARNING_PREFIXES:
-        if msg.startswith(prefix):
-            msg = msg[len(prefix):]
-            break
-    return (f"JPEG data refused in strict mode: {msg} (libjpeg only warns about this; "
-            f"strict=False lets it pass)")
-
-
-def _error_message(msg):
-    """libjpeg's text of a fatal error, in fastload's words."""
-    precision = "Unsupported JPEG data precision "
-    if msg.startswith(precision):
-        bits = msg[len(precision):]
-        return (f"unsupported JPEG: {bits}-bit samples (data precision {bits}); fastload "
-                f"decodes 8-bit JPEGs only")
-    process = "Unsupported JPEG process: SOF type 0x"
-    if msg.startswith(process):
-        try:
-            sof = int(msg[len(process):], 16)
-        except ValueError:
-            sof = 0
-        what = _SOF_PROCESSES.get(sof, f"SOF type 0x{sof:02x}")
-        return (f"unsupported JPEG process: {what}; fastload's libjpeg-turbo decodes "
-                f"baseline, extended sequential, progressive and arithmetic-coded JPEGs")
-    return f"invalid JPEG data: {msg}"
-
-
-cdef object _raise(int status, object name):
-    """Turn a C status code into a fastload exception (called with the GIL held)."""
-    msg = fl_image_last_error().decode("utf-8", "replace")
-    where = f"{name}: " if name is not None else ""
-    if status == FL_ERR_LIMIT:
-        raise LimitError(f"{where}{msg}")
-    if status == FL_ERR_NOMEM:
-        raise MemoryError(f"{where}{msg}")
-    if status == FL_ERR_ARG:
-        raise ValueError(f"{where}{msg}")
-    if status == FL_ERR_STRICT:
-        raise DecodeError(f"{where}{_strict_message(msg)}")
-    if status == FL_ERR_UNSUPPORTED:
-        raise UnsupportedJPEG(f"{where}{_error_message(msg)}")
-    raise DecodeError(f"{where}{_error_message(msg)}")
+ITEMSIZE = {FL_U8: 1, FL_F32: 4, FL_F16: 2}
 
 
 cdef int _get_input(object data, Py_buffer *buf, object name) except -1:
@@ -162,8 +103,7 @@ def read_header(object data, bint strict=True, object name=None):
             status = fl_jpeg_read_header(<const uint8_t *>buf.buf, <size_t>buf.len, strict, &info)
     finally:
         PyBuffer_Release(&buf)
-    if status != FL_OK:
-        _raise(status, name)
+    check_status(status, name)
     return info.height, info.width, info.components, info.color_space, info.progressive
 
 
@@ -188,8 +128,45 @@ def decode(object data, int scale_num, int y0, int x0, int h, int w, uint8_t[:, 
                                     out.strides[0])
     finally:
         PyBuffer_Release(&buf)
-    if status != FL_OK:
-        _raise(status, name)
+    check_status(status, name)
+
+
+def decode_planned(object data, object plan, unsigned long long max_pixels, bint strict,
+                   object name=None, int idct_flag=0):
+    """Decode with one header parse: open the JPEG (header, pixel limit, strict checks),
+    call ``plan(height, width, components)``, which returns ``(scale_num, y0, x0, h, w,
+    out)`` (the scaled region and a packed (h, w, 3) uint8 destination), decode the region
+    into ``out`` and return it. An exception from ``plan`` closes the image and propagates.
+    """
+    cdef Py_buffer buf
+    cdef fl_jpeg_info info
+    cdef unsigned token = 0
+    cdef int status
+    cdef int flags = (FL_DECODE_STRICT if strict else 0) | idct_flag
+    cdef int scale_num, y0, x0, h, w
+    cdef uint8_t[:, :, :] o
+    _get_input(data, &buf, name)
+    try:
+        with nogil:
+            status = fl_jpeg_open(<const uint8_t *>buf.buf, <size_t>buf.len, max_pixels, flags,
+                                  &info, &token)
+        check_status(status, name)
+        try:
+            scale_num, y0, x0, h, w, out = plan(info.height, info.width, info.components)
+            o = out
+            if (o.shape[0] != h or o.shape[1] != w or o.shape[2] != 3 or o.strides[1] != 3
+                    or o.strides[2] != 1):
+                raise ValueError(f"out must be a packed ({h}, {w}, 3) uint8 array")
+        except BaseException:
+            fl_jpeg_close()
+            raise
+        with nogil:
+            status = fl_jpeg_decode_opened(token, scale_num, y0, x0, h, w, &o[0, 0, 0],
+                                           o.strides[0])
+    finally:
+        PyBuffer_Release(&buf)
+    check_status(status, name)
+    return out
 
 
 def decode_resize(object data, int scale_num, int reg_y, int reg_x, int reg_h, int reg_w,
@@ -221,5 +198,4 @@ def decode_resize(object data, int scale_num, int reg_y, int reg_x, int reg_h, i
             PyBuffer_Release(&buf)
     finally:
         PyBuffer_Release(&obuf)
-    if status != FL_OK:
-        _raise(status, name)
+    check_status(status, name)

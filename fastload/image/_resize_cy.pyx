@@ -1,28 +1,56 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Cython wrapper of the fused resize kernel (csrc/image/resize.c); no libjpeg needed.
 
-Private: use :func:`fastload.image.resized_crop`, which validates arguments.
+Private: use :func:`fastload.image.resized_crop`, which validates arguments. The kernel's
+constants (flags, layouts, dtypes, SIMD path selection) are exported from here, read from
+csrc/include/fastload/image.h through fastload/includes/image.pxd.
 """
 
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport uint8_t
 
-from fastload.image._image cimport (
-    FL_OK,
+from fastload.includes.common cimport check_status
+from fastload.includes.image cimport (
+    FL_ANTIALIAS,
+    FL_CHW,
+    FL_F16,
+    FL_F32,
+    FL_FLIP_OUTPUT,
+    FL_FLIP_SOURCE,
+    FL_HWC,
+    FL_LEGACY_CENTERS,
+    FL_SIMD_NO_AVX512,
+    FL_SIMD_PORTABLE,
+    FL_U8,
     fill_spec,
-    fl_image_last_error,
     fl_image_resize,
     fl_image_resize_simd,
     fl_resize_spec,
 )
 
+#: resize flags (``fl_resize_spec.flags``)
+ANTIALIAS = FL_ANTIALIAS
+FLIP_OUTPUT = FL_FLIP_OUTPUT
+FLIP_SOURCE = FL_FLIP_SOURCE
+LEGACY_CENTERS = FL_LEGACY_CENTERS
+#: kernel codes of the layouts and dtypes
+LAYOUTS = {"HWC": FL_HWC, "CHW": FL_CHW}
+DTYPES = {"uint8": FL_U8, "float32": FL_F32, "float16": FL_F16}
+ITEMSIZE = {FL_U8: 1, FL_F32: 4, FL_F16: 2}
+#: flags capping the SIMD path: the most a given path name may use, per name of
+#: :func:`simd` (tests and benchmarks run each path the CPU supports)
+SIMD_CAPS = {"avx512f": 0, "avx2+fma": FL_SIMD_NO_AVX512, "portable": FL_SIMD_PORTABLE}
 
-def simd():
-    """The SIMD path of the resize kernel on this CPU: 'avx512f', 'avx2+fma' or 'portable'."""
-    return fl_image_resize_simd().decode()
+
+def simd(int flags=0):
+    """The SIMD path of the resize kernel on this CPU under these flags: 'avx512f',
+    'avx2+fma' or 'portable'."""
+    return fl_image_resize_simd(flags).decode()
 
 
-ITEMSIZE = {0: 1, 1: 4, 2: 2}
+def simd_paths():
+    """Every path this CPU runs, fastest first (always ends with 'portable')."""
+    return [name for name, cap in SIMD_CAPS.items() if simd(cap) == name]
 
 
 def resize(const uint8_t[:, :, :] src, double box_y, double box_x, double box_h,
@@ -30,8 +58,9 @@ def resize(const uint8_t[:, :, :] src, double box_y, double box_x, double box_h,
            int flags, tuple mean, tuple std):
     """Resample ``src[box]`` (H, W, 3) uint8 into ``out`` (C-contiguous, written in place).
 
-    ``layout`` 0 = HWC, 1 = CHW; ``dtype`` 0 = uint8, 1 = float32, 2 = float16;
-    ``flags`` is a bit set of the FL_* resize flags. Raises ValueError on bad arguments.
+    ``layout``: a value of :data:`LAYOUTS`; ``dtype``: of :data:`DTYPES`; ``flags``: a bit
+    set of the resize flags and a :data:`SIMD_CAPS` value. Raises ValueError on bad
+    arguments.
     """
     cdef fl_resize_spec spec
     cdef Py_buffer buf
@@ -53,5 +82,4 @@ def resize(const uint8_t[:, :, :] src, double box_y, double box_x, double box_h,
                                      src.strides[0], box_y, box_x, box_h, box_w, &spec, buf.buf)
     finally:
         PyBuffer_Release(&buf)
-    if status != FL_OK:
-        raise ValueError(fl_image_last_error().decode("utf-8", "replace"))
+    check_status(status)

@@ -444,28 +444,63 @@ def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=N
     """
     flag = idct_flag(idct)
     view = _as_view(data, name)
-    info = read_header(view, strict=strict, name=name)
-    _check_limit(info.height, info.width, name, max_pixels)
+    limit = _state["max_pixels"] if max_pixels is None else max_pixels
+    if _is_jpeg(view) and backend() == "libjpeg-turbo":
+        # one header parse: the kernel opens the image, plan() sizes the output from it
+
+        def plan(height, width, _components):
+            region = _check_roi(roi, ImageInfo(height, width, 3, "JPEG"), name)
+            scale = choose_scale(region[2:], min_size)
+            y0, x0, h, w = scaled_region((height, width), region, scale)
+            return scale, y0, x0, h, w, _prepare_out(out, (h, w, 3), name)
+
+        try:
+            return _jpeg_cy.decode_planned(view, plan, limit or 0, strict, name, flag)
+        except _jpeg_cy.UnsupportedJPEG as exc:  # lossless, hierarchical ...: Pillow's
+            info = _pillow_jpeg_header(view, exc, name)
+    else:
+        info = read_header(view, strict=strict, name=name)
     region = _check_roi(roi, info, name)
     scale = choose_scale(region[2:], min_size) if info.format == "JPEG" else 8
     return decode_region(view, info, region, scale, out=out, strict=strict,
-                         max_pixels=max_pixels, name=name, idct=idct, _flag=flag)
+                         max_pixels=max_pixels, name=name, idct=idct)
 
 
 def decode_region(data, info, region, scale, *, out=None, strict=True, max_pixels=None,
-                  name=None, idct="accurate", _flag=None):
+                  name=None, idct="accurate"):
     """Decode ``region`` (full-resolution ``(top, left, h, w)``, already validated against
     ``info``) at DCT scale ``scale/8`` (8 for non-JPEG). Returns the
-    :func:`scaled_region` of shape (h', w', 3) uint8."""
-    flag = idct_flag(idct) if _flag is None else _flag
+    :func:`scaled_region` of shape (h', w', 3) uint8. The pixel limit is checked once:
+    by the JPEG kernel from the header it parses, or here before Pillow decodes."""
+    flag = idct_flag(idct)
     limit = _state["max_pixels"] if max_pixels is None else max_pixels
-    _check_limit(info.height, info.width, name, limit)
     y0, x0, h, w = scaled_region((info.height, info.width), region, scale)
-    out = _prepare_out(out, (h, w, 3), name)
     if info.format == "JPEG" and backend() == "libjpeg-turbo":
+        out = _prepare_out(out, (h, w, 3), name)
         _jpeg_cy.decode(data, scale, y0, x0, h, w, out, limit or 0, strict, name, flag)
         return out
+    _check_limit(info.height, info.width, name, limit)
+    out = _prepare_out(out, (h, w, 3), name)
     return _decode_pillow(_as_view(data, name), info, scale, (y0, x0, h, w), out, strict, name)
+
+
+def fused_jpeg_kernel():
+    """Whether :func:`decode_resize_jpeg` runs (JPEG on the libjpeg-turbo backend).
+    Internal API of fastload.image (``ops.decode_resized_crop``)."""
+    return backend() == "libjpeg-turbo"
+
+
+def decode_resize_jpeg(data, scale, region, box, out, kernel_args, *, strict=True, name=None,
+                       idct="accurate"):
+    """One GIL-free call: decode ``region`` (full-resolution ``(top, left, h, w)``) of a
+    JPEG at DCT scale ``scale/8`` into per-thread scratch and resample ``box`` (full
+    resolution, inside the region) into ``out`` with the resize kernel's ``kernel_args``
+    (:meth:`fastload.image.ops.OutputSpec.kernel_args`). The kernel parses the header and
+    checks the pixel limit (:func:`get_max_image_pixels`). Internal API of fastload.image
+    (``ops.decode_resized_crop``); needs :func:`fused_jpeg_kernel`."""
+    _jpeg_cy.decode_resize(data, scale, *region, *box, _state["max_pixels"] or 0, strict, out,
+                           *kernel_args, name, idct_flag(idct))
+    return out
 
 
 def _decode_pillow(view, info, scale, region, out, strict, name):

@@ -23,9 +23,10 @@ __all__ = [
     "resized_crop",
 ]
 
-FL_ANTIALIAS, FL_FLIP_OUTPUT, FL_FLIP_SOURCE, FL_LEGACY_CENTERS = 1, 2, 4, 8
-_LAYOUTS = {"HWC": 0, "CHW": 1}
-_DTYPES = {"uint8": 0, "float32": 1, "float16": 2}
+# the kernel's codes, from csrc/include/fastload/image.h (fastload/includes/image.pxd)
+_LAYOUTS = _resize_cy.LAYOUTS
+_DTYPES = _resize_cy.DTYPES
+_simd = {"cap": 0}  # FL_SIMD_* flags added to every resize call (set_simd_path)
 INTERPOLATIONS = ("bilinear", "tf_legacy")
 
 
@@ -55,11 +56,12 @@ class OutputSpec:
         return np.dtype(self.dtype)
 
     def flags(self, flip):
-        f = FL_ANTIALIAS if self.antialias else 0
+        """The kernel's resize flags for this spec (and the :func:`set_simd_path` cap)."""
+        f = (_resize_cy.ANTIALIAS if self.antialias else 0) | _simd["cap"]
         if self.interpolation == "tf_legacy":
-            f |= FL_LEGACY_CENTERS | (FL_FLIP_SOURCE if flip else 0)
+            f |= _resize_cy.LEGACY_CENTERS | (_resize_cy.FLIP_SOURCE if flip else 0)
         elif flip:
-            f |= FL_FLIP_OUTPUT
+            f |= _resize_cy.FLIP_OUTPUT
         return f
 
     def kernel_args(self, flip):
@@ -68,7 +70,31 @@ class OutputSpec:
                 _DTYPES[self.dtype], self.flags(flip), self.mean, self.std)
 
 
-def _pair(size, what="size"):
+def simd_paths():
+    """The resize kernel's code paths this CPU runs, fastest first: some of
+    ``"avx512f"``, ``"avx2+fma"``, then always ``"portable"``."""
+    return _resize_cy.simd_paths()
+
+
+def set_simd_path(path):
+    """Cap the resize kernel (and the fused JPEG decode + resize) at ``path`` (a name of
+    :func:`simd_paths`), process-wide; ``None`` goes back to the fastest. Returns the
+    previous cap's name (``None`` for none). For tests and benchmarks: the paths agree
+    bit for bit except "portable", which rounds differently (within 2e-3 of 255)."""
+    if path is not None and path not in _resize_cy.SIMD_CAPS:
+        raise ValueError(f"path must be one of {sorted(_resize_cy.SIMD_CAPS)} or None, "
+                         f"not {path!r}")
+    if path is not None and path not in simd_paths():
+        raise ValueError(f"this CPU does not run the {path!r} path (it runs {simd_paths()})")
+    previous = next((k for k, v in _resize_cy.SIMD_CAPS.items() if v and v == _simd["cap"]),
+                    None)
+    _simd["cap"] = 0 if path is None else _resize_cy.SIMD_CAPS[path]
+    return previous
+
+
+def size_pair(size, what="size"):
+    """``(height, width)`` of an int or a pair, both positive; ValueError naming ``what``
+    otherwise. Internal API of fastload.image (transforms)."""
     if isinstance(size, (int, np.integer)):
         size = (int(size), int(size))
     try:
@@ -114,7 +140,7 @@ def output_spec(size, *, dtype="uint8", layout="HWC", mean=None, std=None, pad_c
         Widen the triangle filter by the scale factor when downscaling (PIL, torchvision
         ``antialias=True``, DALI).
     """
-    h, w = _pair(size)
+    h, w = size_pair(size)
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
     if layout not in _LAYOUTS:
@@ -131,7 +157,10 @@ def output_spec(size, *, dtype="uint8", layout="HWC", mean=None, std=None, pad_c
                       mean, std)
 
 
-def _check_image(image):
+def as_rgb_image(image):
+    """``image`` as the kernel's input: uint8 (H, W, 3) with packed pixels (grayscale
+    replicated, a copy only when pixels are not packed); ValueError otherwise. Internal API
+    of fastload.image (transforms)."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f"image must be uint8, got {image.dtype}")
@@ -155,7 +184,10 @@ def _check_out(out, spec):
     return out
 
 
-def _apply(image, box, spec, flip, out, clamp="box"):
+def resample_box(image, box, spec, flip, out, clamp="box"):
+    """Resample ``box`` (full-resolution ``(top, left, h, w)`` floats) of a checked image
+    (:func:`as_rgb_image`) into ``out`` as ``spec`` says, mirrored if ``flip``; ``clamp``
+    as in :func:`resized_crop`. One kernel call. Internal API of fastload.image."""
     top, left, bh, bw = (float(v) for v in box)
     H, W = image.shape[:2]
     # "image": a sub-pixel overhang is allowed (DALI's uniform-scale resize ROI can reach
@@ -206,7 +238,7 @@ def resized_crop(image, box, size, *, flip=False, interpolation="bilinear", anti
     spec = output_spec(size, dtype=dtype, layout=layout, mean=mean, std=std,
                        pad_channels=pad_channels, interpolation=interpolation,
                        antialias=antialias)
-    return _apply(_check_image(image), box, spec, flip, out, clamp)
+    return resample_box(as_rgb_image(image), box, spec, flip, out, clamp)
 
 
 def normalize(image, mean, std, *, dtype="float32", layout="HWC", out=None, pad_channels=3):
@@ -222,11 +254,11 @@ def normalize(image, mean, std, *, dtype="float32", layout="HWC", out=None, pad_
     -------
     out : ndarray, shape (H, W, C) or (C, H, W)
     """
-    image = _check_image(image)
+    image = as_rgb_image(image)
     H, W = image.shape[:2]
     spec = output_spec((H, W), dtype=dtype, layout=layout, mean=mean, std=std,
                        pad_channels=pad_channels, antialias=False)
-    return _apply(image, (0, 0, H, W), spec, False, out)
+    return resample_box(image, (0, 0, H, W), spec, False, out)
 
 
 def flip_left_right(image):
@@ -237,7 +269,7 @@ def flip_left_right(image):
 def center_crop_box(height, width, size):
     """``(top, left, h, w)`` of a centred crop: ``top = (height - h) // 2`` (TF, torchvision
     round the other way only for odd differences; this is TF's ``_central_crop``)."""
-    h, w = _pair(size)
+    h, w = size_pair(size)
     h, w = min(h, height), min(w, width)
     return ((height - h) // 2, (width - w) // 2, h, w)
 
@@ -286,7 +318,7 @@ def resize_shorter_box(height, width, resize, crop, *, rounding="floor"):
         the resized image (decode it with ``clamp="image"``).
     """
     rh, rw = resize_shorter_size(height, width, resize, rounding=rounding)
-    ch, cw = _pair(crop, "crop")
+    ch, cw = size_pair(crop, "crop")
     ch, cw = min(ch, rh), min(cw, rw)
     if rounding == "dali":
         s = resize / min(height, width)
@@ -346,10 +378,9 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
     -------
     out : ndarray, shape ``spec.shape``, dtype ``spec.dtype``
     """
-    flag = codec.idct_flag(idct)
+    codec.idct_flag(idct)  # validate
     if info is None:
         info = codec.read_header(data, strict=strict, name=name)
-    codec._check_limit(info.height, info.width, name)
     top, left, bh, bw = (float(v) for v in box)
     H, W = info.height, info.width
     if not (bh > 0 and bw > 0 and top >= 0 and left >= 0 and top + bh <= H + 1e-6
@@ -366,13 +397,12 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
     out = _check_out(out, spec)
     jpeg = info.format == "JPEG"
     scale = codec.choose_scale((bh, bw), (spec.height, spec.width)) if (jpeg and dct_scale) else 8
-    if jpeg and codec.backend() == "libjpeg-turbo":
-        codec._jpeg_cy.decode_resize(data, scale, *region, top, left, bh, bw,
-                                     codec.get_max_image_pixels(), strict, out,
-                                     *spec.kernel_args(flip), name, flag)
-        return out
+    if jpeg and codec.fused_jpeg_kernel():  # pixel limit checked by the kernel
+        return codec.decode_resize_jpeg(data, scale, region, (top, left, bh, bw), out,
+                                        spec.kernel_args(flip), strict=strict, name=name,
+                                        idct=idct)
     pixels = codec.decode_region(data, info, region, scale, strict=strict, name=name, idct=idct)
     y0, x0 = codec.scaled_region((H, W), region, scale)[:2]
     f = scale / 8.0
-    return _apply(pixels, (top * f - y0, left * f - x0, bh * f, bw * f), spec, flip, out,
+    return resample_box(pixels, (top * f - y0, left * f - x0, bh * f, bw * f), spec, flip, out,
                   clamp="image")

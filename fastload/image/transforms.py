@@ -319,7 +319,7 @@ class RandomResizedCrop(Transform):
                                            dct_scale=self.dct_scale, strict=self.strict,
                                            out=out, info=info, name=name,
                                            idct=self.idct)
-        return ops._apply(ops._check_image(x), params.box, self.spec, flip, out)
+        return ops.resample_box(ops.as_rgb_image(x), params.box, self.spec, flip, out)
 
     def output_meta(self, meta, params):
         return codec.ImageInfo(self.spec.height, self.spec.width, 3, "array")
@@ -329,7 +329,7 @@ class CenterCrop(Transform):
     """Centred crop of ``size`` (TF ``_central_crop``: ``top = (H - h) // 2``); a view."""
 
     def __init__(self, size):
-        self.size = ops._pair(size)
+        self.size = ops.size_pair(size)
 
     def apply(self, x, params):
         x = np.asarray(x)
@@ -366,14 +366,14 @@ class ResizeShorter(Transform):
     def apply(self, x, params):
         if _is_encoded(x):
             x = codec.decode(x, idct=self.idct)
-        x = ops._check_image(x)
+        x = ops.as_rgb_image(x)
         H, W = x.shape[:2]
         h, w = ops.resize_shorter_size(H, W, self.size, rounding=self.rounding)
         spec = ops.output_spec((h, w), interpolation=self.interpolation, antialias=self.antialias)
         if self.rounding == "dali":  # the whole resized image: a "crop" of its own size
             box = ops.resize_shorter_box(H, W, self.size, (h, w), rounding="dali")
-            return ops._apply(x, box, spec, False, None, clamp="image")
-        return ops._apply(x, (0, 0, H, W), spec, False, None)
+            return ops.resample_box(x, box, spec, False, None, clamp="image")
+        return ops.resample_box(x, (0, 0, H, W), spec, False, None)
 
     def output_meta(self, meta, params):
         h, w = _hw(meta)

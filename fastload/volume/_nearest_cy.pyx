@@ -7,18 +7,16 @@ the indices and validates arguments.
 
 from libc.stdint cimport int64_t, uint8_t
 
-
-cdef extern from "fastload/volume.h" nogil:
-    int FL_VOLUME_OK, FL_VOLUME_ERR_ARG, FL_VOLUME_ERR_NOMEM
-    int FL_VOLUME_FORCE_SCALAR, FL_VOLUME_NO_AVX512
-    int FL_VOLUME_PATH_SCALAR, FL_VOLUME_PATH_SSSE3, FL_VOLUME_PATH_AVX512VBMI
-    int fl_volume_nearest_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t w_in,
-                             Py_ssize_t sz, Py_ssize_t sy, Py_ssize_t sx, uint8_t *dst,
-                             int64_t d_out, int64_t h_out, int64_t w_out, Py_ssize_t oz,
-                             Py_ssize_t oy, Py_ssize_t ox, const int64_t *zi,
-                             const int64_t *yi, const int64_t *xi, int64_t z_start,
-                             int64_t z_stop, int flags)
-    int fl_volume_nearest_path(int flags)
+from fastload.includes.common cimport check_status
+from fastload.includes.volume cimport (
+    FL_VOLUME_FORCE_SCALAR,
+    FL_VOLUME_NO_AVX512,
+    FL_VOLUME_PATH_AVX512VBMI,
+    FL_VOLUME_PATH_SCALAR,
+    FL_VOLUME_PATH_SSSE3,
+    fl_volume_nearest_path,
+    fl_volume_nearest_u8,
+)
 
 FORCE_SCALAR = FL_VOLUME_FORCE_SCALAR
 NO_AVX512 = FL_VOLUME_NO_AVX512
@@ -54,7 +52,4 @@ def nearest_u8(const uint8_t[:, :, :] src, uint8_t[:, :, :] out, const int64_t[:
             &out[0, 0, 0], out.shape[0], out.shape[1], out.shape[2],
             out.strides[0], out.strides[1], out.strides[2],
             &zi[0], &yi[0], &xi[0], z_start, z_stop, flags)
-    if status == FL_VOLUME_ERR_NOMEM:
-        raise MemoryError("nearest_u8: shuffle plan allocation failed")
-    if status != FL_VOLUME_OK:
-        raise ValueError("nearest_u8: index out of range or inconsistent z range")
+    check_status(status)

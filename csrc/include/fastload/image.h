@@ -1,8 +1,8 @@
 /* fastload image kernels: libjpeg-turbo ROI / DCT-scaled decode and a fused
  * resize + flip + normalize + layout/dtype kernel.
  *
- * Plain C, no Python. Every function returns an FL_* status code; on failure the
- * thread's message buffer (fl_image_last_error) says what went wrong. All functions
+ * Plain C, no Python. Every function returns an FL_* status code (fastload/status.h); on
+ * failure the thread's message buffer (fl_last_error) says what went wrong. All functions
  * are thread-safe: per-thread state (scratch buffers, derived Huffman tables keyed by
  * their bytes) lives in thread-local storage and is reused from call to call; every
  * call parses its JPEG with a fresh libjpeg decompress object, so no table, marker or
@@ -14,20 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fastload/status.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* status codes */
-#define FL_OK 0
-#define FL_ERR_DECODE 1      /* corrupt / truncated / unsupported data */
-#define FL_ERR_LIMIT 2       /* declared size above the pixel limit */
-#define FL_ERR_NOMEM 3       /* allocation failed */
-#define FL_ERR_ARG 4         /* caller passed inconsistent arguments */
-#define FL_ERR_STRICT 5      /* strict mode refused what libjpeg only warns about (corrupt
-                                or truncated data, junk between markers, odd JFIF version) */
-#define FL_ERR_UNSUPPORTED 6 /* a JPEG process this libjpeg-turbo does not decode (lossless,
-                                hierarchical, 12/16-bit samples) */
 
 /* decode flags (the `flags` argument of fl_jpeg_decode and fl_jpeg_decode_resize) */
 #define FL_DECODE_STRICT 1    /* libjpeg warnings (truncated or corrupt data, junk between
@@ -50,6 +41,9 @@ extern "C" {
 #define FL_FLIP_OUTPUT 2     /* mirror the output left-right */
 #define FL_FLIP_SOURCE 4     /* mirror the source crop left-right before resampling */
 #define FL_LEGACY_CENTERS 8  /* TF1 resize_bilinear: src = dst * scale (no half-pixel offset) */
+/* SIMD path caps, also in the resize flags (default: the fastest path the CPU runs) */
+#define FL_SIMD_NO_AVX512 16 /* at most AVX2 + FMA */
+#define FL_SIMD_PORTABLE 32  /* portable C only: no AVX2, FMA, AVX-512 or F16C code */
 
 /* JPEG colour spaces reported by fl_jpeg_read_header (libjpeg J_COLOR_SPACE values) */
 #define FL_CS_GRAY 1
@@ -71,16 +65,14 @@ typedef struct {
     int out_c;           /* 3, or 4 for a trailing zero channel */
     int layout;          /* FL_HWC or FL_CHW */
     int dtype;           /* FL_U8, FL_F32 or FL_F16 */
-    int flags;           /* FL_ANTIALIAS | FL_FLIP_* | FL_LEGACY_CENTERS */
+    int flags;           /* FL_ANTIALIAS | FL_FLIP_* | FL_LEGACY_CENTERS | FL_SIMD_* */
     float mean[3];       /* out = (value - mean) * inv_std, per RGB channel */
     float inv_std[3];
 } fl_resize_spec;
 
-/* Message describing the last failure on this thread (never NULL). */
-const char *fl_image_last_error(void);
-
-/* The SIMD path fl_image_resize takes on this CPU: "avx512f", "avx2+fma" or "portable". */
-const char *fl_image_resize_simd(void);
+/* The SIMD path fl_image_resize takes on this CPU with these resize flags (only the
+ * FL_SIMD_* caps matter): "avx512f", "avx2+fma" or "portable". */
+const char *fl_image_resize_simd(int flags);
 
 /* Parse the JPEG header only. strict: libjpeg warnings in the header (extraneous bytes
  * before a marker, an unknown JFIF revision ...) are errors (FL_ERR_STRICT). */
@@ -96,6 +88,19 @@ int fl_jpeg_read_header(const uint8_t *data, size_t size, int strict, fl_jpeg_in
 int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num,
                    int y0, int x0, int h, int w, uint64_t max_pixels, int strict,
                    uint8_t *out, ptrdiff_t out_stride);
+
+/* fl_jpeg_decode in two steps, so that a caller can size its output from the header it
+ * parsed once. fl_jpeg_open parses the header into this thread's decoder, checks the
+ * pixel limit (and, with FL_DECODE_STRICT, that a single scan's data ends in a marker),
+ * fills info and returns a token; data must stay valid until the image is decoded or
+ * closed. fl_jpeg_decode_opened then decodes a region as fl_jpeg_decode does and closes
+ * the image; it fails with FL_ERR_ARG when the token is stale (any other decode on the
+ * thread discards the opened image). fl_jpeg_close discards it without decoding. */
+int fl_jpeg_open(const uint8_t *data, size_t size, uint64_t max_pixels, int flags,
+                 fl_jpeg_info *info, unsigned *token);
+int fl_jpeg_decode_opened(unsigned token, int scale_num, int y0, int x0, int h, int w,
+                          uint8_t *out, ptrdiff_t out_stride);
+void fl_jpeg_close(void);
 
 /* Fused: decode the region (full-resolution pixels: reg_y, reg_x, reg_h, reg_w) at
  * scale_num/8 into per-thread scratch, then resample the box (full-resolution

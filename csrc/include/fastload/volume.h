@@ -10,14 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fastload/status.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* status codes */
-#define FL_VOLUME_OK 0
-#define FL_VOLUME_ERR_ARG 4   /* index out of range / inconsistent shapes */
-#define FL_VOLUME_ERR_NOMEM 3 /* allocation of the per-call shuffle plan failed */
+/* status codes: FL_OK, FL_ERR_ARG (index out of range / inconsistent shapes),
+ * FL_ERR_NOMEM (allocation of the per-call shuffle plan failed); the message is in
+ * fl_last_error (fastload/status.h) */
 
 /* flags of fl_volume_nearest_u8 */
 #define FL_VOLUME_FORCE_SCALAR 1 /* portable scalar path only (tests) */
@@ -35,7 +36,7 @@ extern "C" {
  * zi, yi, xi: int64 source index per output index (checked to be in range).
  * The SIMD paths need sx == 1 and ox == 1; other strides use the scalar path.
  * A run of equal yi (zi) copies the previous output row (plane) instead of gathering.
- * Returns FL_VOLUME_OK or an error code. */
+ * Returns FL_OK or an error code (message in fl_last_error). */
 int fl_volume_nearest_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t w_in,
                          ptrdiff_t sz, ptrdiff_t sy, ptrdiff_t sx, uint8_t *dst,
                          int64_t d_out, int64_t h_out, int64_t w_out, ptrdiff_t oz,

@@ -1,16 +1,17 @@
 # cython: language_level=3
-"""extern declarations for csrc/include/fastload/image.h (shared by the image kernels)."""
+"""extern declarations for csrc/include/fastload/image.h (resize and JPEG kernels; status
+codes: common.pxd)."""
 
 from libc.stdint cimport uint8_t, uint64_t
 
 
 cdef extern from "fastload/image.h" nogil:
-    int FL_OK, FL_ERR_DECODE, FL_ERR_LIMIT, FL_ERR_NOMEM, FL_ERR_ARG, FL_ERR_STRICT
-    int FL_ERR_UNSUPPORTED
     int FL_DECODE_STRICT, FL_DECODE_FAST_IDCT
     int FL_U8, FL_F32, FL_F16
     int FL_HWC, FL_CHW
     int FL_ANTIALIAS, FL_FLIP_OUTPUT, FL_FLIP_SOURCE, FL_LEGACY_CENTERS
+    int FL_SIMD_NO_AVX512, FL_SIMD_PORTABLE
+    int FL_CS_GRAY, FL_CS_RGB, FL_CS_YCBCR, FL_CS_CMYK, FL_CS_YCCK
 
     ctypedef struct fl_jpeg_info:
         int height
@@ -29,12 +30,16 @@ cdef extern from "fastload/image.h" nogil:
         float mean[3]
         float inv_std[3]
 
-    const char *fl_image_last_error()
-    const char *fl_image_resize_simd()
+    const char *fl_image_resize_simd(int flags)
     int fl_jpeg_read_header(const uint8_t *data, size_t size, int strict, fl_jpeg_info *info)
     int fl_jpeg_decode(const uint8_t *data, size_t size, int scale_num, int y0, int x0,
                        int h, int w, uint64_t max_pixels, int flags, uint8_t *out,
                        Py_ssize_t out_stride)
+    int fl_jpeg_open(const uint8_t *data, size_t size, uint64_t max_pixels, int flags,
+                     fl_jpeg_info *info, unsigned *token)
+    int fl_jpeg_decode_opened(unsigned token, int scale_num, int y0, int x0, int h, int w,
+                              uint8_t *out, Py_ssize_t out_stride)
+    void fl_jpeg_close()
     int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int reg_y,
                               int reg_x, int reg_h, int reg_w, double box_y, double box_x,
                               double box_h, double box_w, uint64_t max_pixels, int flags,
