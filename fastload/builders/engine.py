@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastload._workers import MAIN_GUARD_EXIT, exit_if_bootstrapping, main_guard_error
+from fastload.builders.merge import merge_parts
 from fastload.dataset import ShardWriter
-from fastload.dataset.manifest import merge_parts
 from fastload.errors import DecodeError, FastloadError, SchemaError, SourceError
 
 __all__ = ["BuildResult", "check_source", "run_build"]

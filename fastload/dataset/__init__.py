@@ -39,7 +39,7 @@ Guarantees
   mapped, so damaged bytes raise :class:`~fastload.errors.ShardError` instead of crashing.
   ``verify`` also recomputes the xxh3_128 checksums of every shard and of the manifest.
 - ``ShardWriter`` is not thread-safe: one writer per thread or process (build in parallel
-  into separate folders and join them with :func:`fastload.dataset.manifest.merge_parts`).
+  into separate folders and join them with :func:`fastload.builders.merge.merge_parts`).
 """
 
 from fastload.dataset.reader import Dataset, open_dataset

@@ -29,24 +29,34 @@ exception: the rows written before it are complete and readable.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 from pathlib import Path
 
 import xxhash
 
-from fastload.dataset.schema import columns_from_json, dumps_compact
+from fastload.dataset.schema import columns_from_json, columns_to_json, dumps_compact
 from fastload.errors import ShardError
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "SHARD_PATTERN",
+    "TMP_PATTERN",
+    "build_manifest",
     "file_checksum",
     "load_manifest",
     "manifest_checksum",
-    "merge_parts",
     "parse_manifest",
+    "shard_batch_problem",
+    "shard_batches_problem",
+    "shard_file_problem",
+    "shard_name",
+    "shard_number",
+    "shard_schema_problem",
     "validate_manifest",
     "write_manifest",
 ]
@@ -58,6 +68,114 @@ CHECKSUM_ALGORITHM = "xxh3_128"
 #: A manifest.json larger than this is rejected before it is parsed (about 1e6 shards).
 MAX_MANIFEST_BYTES = 256 * 2**20
 _CHUNK = 16 * 2**20
+
+#: The one shard naming rule: ``shard-00000.arrow`` ... (at least five digits, the index).
+SHARD_PATTERN = re.compile(r"^shard-(\d{5,})\.arrow$")
+#: A shard being written (``.shard-00000.arrow.tmp``), renamed when complete.
+SHARD_TMP_PATTERN = re.compile(r"^\.shard-\d{5,}\.arrow\.tmp$")
+#: Every temporary file of an unfinished write (shards and the manifest).
+TMP_PATTERN = re.compile(SHARD_TMP_PATTERN.pattern + r"|^\.manifest\.json\.tmp$")
+
+
+def shard_name(k):
+    """File name of shard ``k``: ``shard-00000.arrow`` (matches :data:`SHARD_PATTERN`)."""
+    return f"shard-{int(k):05d}.arrow"
+
+
+def shard_number(name):
+    """The index ``k`` of a shard file name, or None when ``name`` is not one."""
+    m = SHARD_PATTERN.match(name)
+    return None if m is None else int(m.group(1))
+
+
+def build_manifest(*, num_rows, columns, shards, metadata, params, interrupted,
+                   created_at="now"):
+    """The manifest dict of a finished dataset (format version 1), checksummed.
+
+    Parameters
+    ----------
+    num_rows : int
+    columns : list of Column
+    shards : list of dict
+        Shard entries (``file``, ``num_rows``, ``num_bytes``, ``checksum``, ``batch_rows``).
+    metadata, params : dict
+    interrupted : str or None
+    created_at : "now" or None
+        None writes ``"created_at": null`` (byte-identical manifests for the same input).
+    """
+    import fastload
+
+    stamp = None
+    if created_at is not None:
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        stamp = now.isoformat().replace("+00:00", "Z")
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created_by": f"fastload {fastload.__version__}",
+        "created_at": stamp,
+        "num_rows": num_rows,
+        "columns": columns_to_json(columns),
+        "shards": shards,
+        "checksum_algorithm": CHECKSUM_ALGORITHM,
+        "metadata": metadata,
+        "params": params,
+        "interrupted": interrupted,
+    }
+    manifest["manifest_checksum"] = manifest_checksum(manifest)
+    return manifest
+
+
+# ------------------------------------------------------------ a shard against its entry
+# The checks shared by the reader (raising on the first problem, when a shard is opened
+# and mapped) and verify (collecting every problem). ``label`` names the shard.
+
+
+def shard_file_problem(path, entry, label):
+    """What is wrong with the shard file before it is read (missing, size), or None."""
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        return f"{label}: shard listed in the manifest is missing"
+    except OSError as exc:
+        return f"{label}: cannot stat shard: {exc}"
+    if size != entry["num_bytes"]:
+        return (
+            f"{label}: shard is {size} bytes but the manifest says {entry['num_bytes']} "
+            "(truncated or replaced)"
+        )
+    return None
+
+
+def shard_schema_problem(reader, arrow_schema, label):
+    """The schema of an opened shard (``pyarrow.ipc.open_file``) against the manifest's
+    columns, or None."""
+    if reader.schema.equals(arrow_schema, check_metadata=True):
+        return None
+    return (
+        f"{label}: shard schema does not match the manifest (its Arrow schema differs "
+        "from the manifest's columns)"
+    )
+
+
+def shard_batches_problem(reader, entry, label):
+    """The record-batch count of an opened shard against its entry, or None."""
+    if reader.num_record_batches == len(entry["batch_rows"]):
+        return None
+    return (
+        f"{label}: shard holds {reader.num_record_batches} record batches, manifest says "
+        f"{len(entry['batch_rows'])}"
+    )
+
+
+def shard_batch_problem(rb, j, entry, label):
+    """Rows of record batch ``j`` against the entry's ``batch_rows``, or None."""
+    if j < len(entry["batch_rows"]) and rb.num_rows != entry["batch_rows"][j]:
+        return (
+            f"{label}: record batch {j} holds {rb.num_rows} rows, manifest says "
+            f"{entry['batch_rows'][j]}"
+        )
+    return None
 
 
 def file_checksum(path, *, chunk_size=_CHUNK):
@@ -206,7 +324,9 @@ def load_manifest(folder):
             raw = f.read(size + 1) if size <= MAX_MANIFEST_BYTES else b""
     except FileNotFoundError:
         leftovers = sorted(
-            p.name for p in folder.iterdir() if p.name.startswith(("shard-", ".shard-"))
+            p.name
+            for p in folder.iterdir()
+            if SHARD_PATTERN.match(p.name) or SHARD_TMP_PATTERN.match(p.name)
         )
         hint = (
             f"; found {len(leftovers)} shard file(s) ({', '.join(leftovers[:3])}"
@@ -240,120 +360,4 @@ def parse_manifest(raw, path):
     problems = validate_manifest(manifest)
     if problems:
         raise ShardError(f"{path}: invalid manifest: " + "; ".join(problems[:5]))
-    return manifest
-
-
-def merge_parts(out, parts, *, metadata=None, created_at="now", fsync=True):
-    """Join complete datasets ``parts`` (folders, in order) into one dataset at ``out``.
-
-    Shard files are moved (renamed, no copy) from the parts into ``out`` as
-    ``shard-00000.arrow`` ... in part order, then ``out/manifest.json`` is written last,
-    atomically. Parts with zero rows are skipped. Re-running after a crash mid-merge is
-    safe: a shard already moved (missing in its part, present in ``out`` with the size and
-    checksum the part's manifest lists) is accepted.
-
-    Parameters
-    ----------
-    out : str or os.PathLike
-        Destination folder (must hold no ``manifest.json``).
-    parts : sequence of str or os.PathLike
-        Part folders, each with its own valid ``manifest.json`` (from ShardWriter).
-    metadata : dict, optional
-        User metadata of the merged dataset (default: the first part's).
-    created_at : "now" or None
-        None writes ``"created_at": null`` so that the same parts always give a
-        byte-identical manifest (what deterministic builds need).
-
-    Returns
-    -------
-    dict
-        The merged manifest.
-
-    Raises
-    ------
-    ShardError
-        A part is incomplete or a shard is missing; ``out`` already holds a dataset.
-    SchemaError
-        The parts' columns differ (names the part and the column).
-    """
-    import datetime
-    import re
-
-    import fastload
-    from fastload.dataset.schema import Column, columns_to_json
-    from fastload.errors import SchemaError
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / MANIFEST_NAME).exists():
-        raise ShardError(f"{out}: already holds a dataset (manifest.json); remove it first")
-    manifests = [(Path(p), load_manifest(p)) for p in parts]
-    columns = None
-    first_cols_part = None
-    for part, m in manifests:
-        if m["num_rows"] == 0:
-            continue
-        cols = columns_from_json(m["columns"])
-        if columns is None:
-            columns, first_cols_part = cols, part
-            continue
-        if [c.name for c in cols] != [c.name for c in columns]:
-            raise SchemaError(
-                f"{part}: columns {[c.name for c in cols]} differ from "
-                f"{[c.name for c in columns]} of {first_cols_part}"
-            )
-        merged = []
-        for a, b in zip(columns, cols, strict=True):
-            if (a.kind, a.dtype, a.ndim) != (b.kind, b.dtype, b.ndim):
-                raise SchemaError(
-                    f"{part}: column {b.name!r} is {b.kind} {b.dtype} ndim={b.ndim}, but "
-                    f"{a.kind} {a.dtype} ndim={a.ndim} in {first_cols_part}"
-                )
-            shape = a.shape if a.shape == b.shape else None
-            merged.append(Column(a.name, a.kind, a.dtype, a.ndim, shape))
-        columns = merged
-    shards = []
-    interrupted = [f"{p.name}: {m['interrupted']}" for p, m in manifests if m.get("interrupted")]
-    for part, m in manifests:
-        for entry in m["shards"]:
-            name = f"shard-{len(shards):05d}.arrow"
-            src, dst = part / entry["file"], out / name
-            if src.exists():
-                os.replace(src, dst)
-            elif not (
-                dst.exists()
-                and dst.stat().st_size == entry["num_bytes"]
-                and file_checksum(dst) == entry["checksum"]
-            ):
-                raise ShardError(f"{src}: shard listed in the part's manifest is missing")
-            shards.append(dict(entry, file=name))
-    # shard files left in ``out`` by an earlier, bigger attempt would confuse verify
-    pattern = re.compile(r"^shard-(\d{5,})\.arrow$")
-    for p in out.iterdir():
-        m = pattern.match(p.name)
-        if m and int(m.group(1)) >= len(shards):
-            p.unlink()
-    first = manifests[0][1] if manifests else {}
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "created_by": f"fastload {fastload.__version__}",
-        "created_at": None
-        if created_at is None
-        else datetime.datetime.now(datetime.timezone.utc)
-        .replace(microsecond=0)
-        .isoformat()
-        .replace("+00:00", "Z"),
-        "num_rows": sum(m["num_rows"] for _, m in manifests),
-        "columns": columns_to_json(columns or []),
-        "shards": shards,
-        "checksum_algorithm": CHECKSUM_ALGORITHM,
-        "metadata": dict(first.get("metadata", {})) if metadata is None else dict(metadata),
-        "params": dict(first.get("params", {}), merged_parts=len(manifests)),
-        "interrupted": "; ".join(interrupted) or None,
-    }
-    manifest["manifest_checksum"] = manifest_checksum(manifest)
-    if fsync:
-        fsync_dir(out)
-    write_manifest(out, manifest, fsync=fsync)
     return manifest

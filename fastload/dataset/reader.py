@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import operator
-import os
 import threading
 from bisect import bisect_right
 from pathlib import Path
@@ -18,7 +17,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from fastload.dataset.manifest import load_manifest
+from fastload.dataset.manifest import (
+    load_manifest,
+    shard_batch_problem,
+    shard_batches_problem,
+    shard_file_problem,
+    shard_schema_problem,
+)
 from fastload.dataset.schema import SHAPE_PREFIX, arrow_schema, columns_from_json
 from fastload.errors import ShardError
 
@@ -296,17 +301,9 @@ class ShardStore:
     def check_shard_file(self, entry):
         """Refuse a listed shard that is missing or whose size differs from the manifest."""
         p = self.path / entry["file"]
-        try:
-            size = os.stat(p).st_size
-        except FileNotFoundError:
-            raise ShardError(f"{p}: shard listed in the manifest is missing") from None
-        except OSError as exc:
-            raise ShardError(f"{p}: cannot stat shard: {exc}") from exc
-        if size != entry["num_bytes"]:
-            raise ShardError(
-                f"{p}: shard is {size} bytes but the manifest says {entry['num_bytes']} "
-                "(truncated or replaced)"
-            )
+        problem = shard_file_problem(p, entry, p)
+        if problem is not None:
+            raise ShardError(problem)
 
     def batch(self, b):
         got = self.batches[b]
@@ -337,20 +334,17 @@ class ShardStore:
         try:
             mm = pa.memory_map(str(p), "r")
             reader = pa.ipc.open_file(mm)
-            if reader.num_record_batches != len(entry["batch_rows"]):
-                raise ShardError(
-                    f"{label}: shard holds {reader.num_record_batches} record batches, "
-                    f"manifest says {len(entry['batch_rows'])}"
-                )
-            if not reader.schema.equals(self.arrow_schema, check_metadata=True):
-                raise ShardError(f"{label}: shard schema does not match the manifest")
+            problem = shard_schema_problem(reader, self.arrow_schema, label) or (
+                shard_batches_problem(reader, entry, label)
+            )
+            if problem is not None:
+                raise ShardError(problem)
             opened = []
-            for j, rows in enumerate(entry["batch_rows"]):
+            for j in range(len(entry["batch_rows"])):
                 rb = reader.get_batch(j)
-                if rb.num_rows != rows:
-                    raise ShardError(
-                        f"{label}: record batch {j} holds {rb.num_rows} rows, manifest says {rows}"
-                    )
+                problem = shard_batch_problem(rb, j, entry, label)
+                if problem is not None:
+                    raise ShardError(problem)
                 opened.append(_Batch(rb, self.columns, label))
         except ShardError:
             raise

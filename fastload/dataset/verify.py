@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,16 +14,18 @@ import pyarrow as pa
 from fastload.dataset.manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
+    SHARD_PATTERN,
     file_checksum,
     manifest_checksum,
+    shard_batch_problem,
+    shard_batches_problem,
+    shard_file_problem,
+    shard_schema_problem,
     validate_manifest,
 )
 from fastload.dataset.schema import SHAPE_PREFIX, arrow_schema, columns_from_json
 
 __all__ = ["VerifyReport", "verify"]
-
-_SHARD_FILE = re.compile(r"^shard-\d{5,}\.arrow$")
-
 
 @dataclasses.dataclass
 class VerifyReport:
@@ -189,26 +190,20 @@ def _stray_files(path, listed, report):
     for p in sorted(path.iterdir()):
         if p.name.endswith(".tmp"):
             report.warnings.append(f"{p.name}: leftover temporary file of an unfinished write")
-        elif _SHARD_FILE.match(p.name) and p.name not in listed:
+        elif SHARD_PATTERN.match(p.name) and p.name not in listed:
             report.warnings.append(f"{p.name}: shard file not listed in the manifest")
 
 
 def _verify_shard(folder, entry, columns, schema, report):
     name = entry["file"]
     p = folder / name
+    problem = shard_file_problem(p, entry, name)
+    if problem is not None:
+        report._problem(problem)  # a wrong size is checked further: checksum, Arrow
     try:
         size = os.stat(p).st_size
-    except FileNotFoundError:
-        report._problem(f"{name}: shard listed in the manifest is missing")
-        return
-    except OSError as exc:
-        report._problem(f"{name}: cannot stat: {exc}")
-        return
-    if size != entry["num_bytes"]:
-        report._problem(
-            f"{name}: size {size} bytes differs from the manifest's {entry['num_bytes']} "
-            "(truncated or replaced)"
-        )
+    except OSError:
+        return  # missing or unreadable: reported above
     try:
         digest = file_checksum(p)
     except OSError as exc:
@@ -220,23 +215,20 @@ def _verify_shard(folder, entry, columns, schema, report):
     try:
         with pa.memory_map(str(p), "r") as mm:
             reader = pa.ipc.open_file(mm)
-            if not reader.schema.equals(schema, check_metadata=True):
-                report._problem(f"{name}: Arrow schema differs from the manifest's columns")
+            problem = shard_schema_problem(reader, schema, name)
+            if problem is not None:
+                report._problem(problem)
                 return
-            if reader.num_record_batches != len(entry["batch_rows"]):
-                report._problem(
-                    f"{name}: {reader.num_record_batches} record batches, manifest lists "
-                    f"{len(entry['batch_rows'])}"
-                )
+            problem = shard_batches_problem(reader, entry, name)
+            if problem is not None:
+                report._problem(problem)
             rows = 0
             for j in range(reader.num_record_batches):
                 rb = reader.get_batch(j)
                 rb.validate(full=True)
-                if j < len(entry["batch_rows"]) and rb.num_rows != entry["batch_rows"][j]:
-                    report._problem(
-                        f"{name}: record batch {j} has {rb.num_rows} rows, manifest says "
-                        f"{entry['batch_rows'][j]}"
-                    )
+                problem = shard_batch_problem(rb, j, entry, name)
+                if problem is not None:
+                    report._problem(problem)
                 _check_arrays(name, j, rb, columns, report)
                 rows += rb.num_rows
             if rows != entry["num_rows"]:

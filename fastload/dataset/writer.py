@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-import fastload
 from fastload.dataset.manifest import (
-    CHECKSUM_ALGORITHM,
-    FORMAT,
-    FORMAT_VERSION,
     MANIFEST_NAME,
+    SHARD_PATTERN,
+    TMP_PATTERN,
+    build_manifest,
     file_checksum,
     fsync_dir,
-    manifest_checksum,
+    shard_name,
     write_manifest,
 )
-from fastload.dataset.schema import arrow_schema, columns_to_json, infer_column
+from fastload.dataset.schema import arrow_schema, infer_column
 from fastload.errors import SchemaError, ShardError
 
 __all__ = ["ShardWriter"]
 
-SHARD_PATTERN = re.compile(r"^shard-\d{5,}\.arrow$")
-TMP_PATTERN = re.compile(r"^\.shard-\d{5,}\.arrow\.tmp$|^\.manifest\.json\.tmp$")
 _ALIGN = 8  # array payloads are padded to this many bytes (Arrow IPC aligns buffers to 8)
-
-
-def shard_name(k):
-    return f"shard-{k:05d}.arrow"
 
 
 def _round_up(n, a):
@@ -450,28 +441,19 @@ class ShardWriter:
                 shape = self._shapes[col.name]
                 col = col.__class__(col.name, col.kind, col.dtype, col.ndim, shape)
             columns.append(col)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "created_by": f"fastload {fastload.__version__}",
-            "created_at": datetime.datetime.now(datetime.timezone.utc)
-            .replace(microsecond=0)
-            .isoformat()
-            .replace("+00:00", "Z"),
-            "num_rows": self._rows,
-            "columns": columns_to_json(columns),
-            "shards": self._shards,
-            "checksum_algorithm": CHECKSUM_ALGORITHM,
-            "metadata": self.metadata,
-            "params": {
+        manifest = build_manifest(
+            num_rows=self._rows,
+            columns=columns,
+            shards=self._shards,
+            metadata=self.metadata,
+            params={
                 "shard_size_bytes": self.shard_size_bytes,
                 "batch_size_bytes": self.batch_size_bytes,
                 "array_alignment": _ALIGN,
                 "pyarrow": pa.__version__,
             },
-            "interrupted": interrupted,
-        }
-        manifest["manifest_checksum"] = manifest_checksum(manifest)
+            interrupted=interrupted,
+        )
         write_manifest(self.path, manifest, fsync=self._fsync)
         self._manifest = manifest
         return manifest

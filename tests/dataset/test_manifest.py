@@ -1,80 +1,18 @@
-"""manifest.py: validation, atomic writing, and merge_parts (joining per-worker parts)."""
+"""manifest.py: validation, atomic writing, shard naming, the manifest dict."""
 
 import json
 import os
 
-import numpy as np
 import pytest
 
 from fastload.dataset import ShardWriter, open_dataset, verify
 from fastload.dataset.manifest import (
     load_manifest,
     manifest_checksum,
-    merge_parts,
     validate_manifest,
     write_manifest,
 )
-from fastload.errors import SchemaError, ShardError
-
-
-def _part(path, rows, start=0, shape=(2,), shard_size=2_000):
-    with ShardWriter(path, shard_size_bytes=shard_size) as w:
-        for i in range(start, start + rows):
-            w.write({"x": np.full(shape, i, np.int32), "i": i, "b": bytes(300)})
-    return path
-
-
-def test_merge_parts_in_order(tmp_path):
-    parts = [
-        _part(tmp_path / ".parts" / "p0", 7, 0),
-        _part(tmp_path / ".parts" / "p1", 0),
-        _part(tmp_path / ".parts" / "p2", 5, 7, shape=(3,)),
-    ]
-    m = merge_parts(tmp_path / "out", parts, metadata={"splits": {"a": [1, 2]}})
-    assert m["num_rows"] == 12 and m["metadata"] == {"splits": {"a": [1, 2]}}
-    assert m["columns"]["x"]["shape"] is None  # (2,) in one part, (3,) in another
-    assert m["params"]["merged_parts"] == 3
-    assert m["manifest_checksum"] == manifest_checksum(m)
-    ds = open_dataset(tmp_path / "out")
-    assert ds.read_column("i").tolist() == list(range(12))
-    assert ds[8]["x"].tolist() == [8, 8, 8]
-    assert [s["file"] for s in m["shards"]] == [
-        f"shard-{k:05d}.arrow" for k in range(len(m["shards"]))
-    ]
-    assert verify(tmp_path / "out").ok
-    with pytest.raises(ShardError, match="already holds a dataset"):
-        merge_parts(tmp_path / "out", parts)
-
-
-def test_merge_parts_resumes_after_a_crash_mid_move(tmp_path):
-    parts = [_part(tmp_path / "p0", 6, 0), _part(tmp_path / "p1", 6, 6)]
-    first = load_manifest(parts[0])["shards"][0]["file"]
-    (tmp_path / "out").mkdir()
-    os.replace(parts[0] / first, tmp_path / "out" / "shard-00000.arrow")  # moved, then "crash"
-    (tmp_path / "out" / "shard-00099.arrow").write_bytes(b"stale")  # from an older attempt
-    m = merge_parts(tmp_path / "out", parts)
-    assert m["num_rows"] == 12
-    assert not (tmp_path / "out" / "shard-00099.arrow").exists()
-    assert verify(tmp_path / "out").ok
-
-
-def test_merge_parts_refuses_mismatched_columns(tmp_path):
-    a = _part(tmp_path / "a", 2)
-    with ShardWriter(tmp_path / "b") as w:
-        w.write({"x": np.zeros(2, np.float32), "i": 1, "b": b""})
-    with pytest.raises(SchemaError, match=r"column 'x'"):
-        merge_parts(tmp_path / "out", [a, tmp_path / "b"])
-    with ShardWriter(tmp_path / "c") as w:
-        w.write({"y": 1})
-    with pytest.raises(SchemaError, match="columns"):
-        merge_parts(tmp_path / "out2", [a, tmp_path / "c"])
-
-
-def test_merge_parts_needs_complete_parts(tmp_path):
-    a = _part(tmp_path / "a", 2)
-    (tmp_path / "b").mkdir()
-    with pytest.raises(ShardError, match="no manifest"):
-        merge_parts(tmp_path / "out", [a, tmp_path / "b"])
+from fastload.errors import ShardError
 
 
 def test_write_manifest_is_atomic_and_leaves_no_tmp(tmp_path):
@@ -115,3 +53,55 @@ def test_validate_manifest_reports_each_problem():
         "shards hold 2 rows but num_rows says 5",
     ):
         assert needle in text, needle
+
+
+def test_shard_naming_lives_once():
+    from fastload.dataset.manifest import SHARD_PATTERN, TMP_PATTERN, shard_name, shard_number
+
+    assert shard_name(0) == "shard-00000.arrow" and shard_name(123456) == "shard-123456.arrow"
+    for k in (0, 7, 99999, 100000):
+        assert SHARD_PATTERN.match(shard_name(k)) and shard_number(shard_name(k)) == k
+    for name in ("shard-0.arrow", "shard-00001.arrow.tmp", "manifest.json", "xshard-00001.arrow"):
+        assert shard_number(name) is None
+    assert TMP_PATTERN.match(f".{shard_name(3)}.tmp") and TMP_PATTERN.match(".manifest.json.tmp")
+
+
+def test_build_manifest_is_the_one_layout(tmp_path):
+    from fastload.dataset.manifest import build_manifest
+    from fastload.dataset.schema import columns_from_json
+
+    with ShardWriter(tmp_path / "d") as w:
+        w.write({"i": 1, "b": b"x"})
+    written = load_manifest(tmp_path / "d")
+    rebuilt = build_manifest(
+        num_rows=written["num_rows"],
+        columns=columns_from_json(written["columns"]),
+        shards=written["shards"],
+        metadata=written["metadata"],
+        params=written["params"],
+        interrupted=None,
+        created_at=None,
+    )
+    assert list(rebuilt) == list(written)  # same keys in the same order
+    assert rebuilt["created_at"] is None and rebuilt["manifest_checksum"] == manifest_checksum(
+        rebuilt
+    )
+    assert validate_manifest(rebuilt) == []
+    assert {k: v for k, v in rebuilt.items() if k not in ("created_at", "manifest_checksum")} == {
+        k: v for k, v in written.items() if k not in ("created_at", "manifest_checksum")
+    }
+
+
+def test_reader_and_verify_share_the_shard_checks(tmp_path):
+    """A truncated shard: open_dataset and verify report it with the same words."""
+    with ShardWriter(tmp_path / "d") as w:
+        w.write({"i": 1, "b": bytes(1000)})
+    shard = tmp_path / "d" / "shard-00000.arrow"
+    with open(shard, "r+b") as f:
+        f.truncate(os.path.getsize(shard) - 10)
+    with pytest.raises(ShardError) as info:
+        open_dataset(tmp_path / "d")
+    text = str(info.value)
+    assert "truncated or replaced" in text
+    (problem,) = [q for q in verify(tmp_path / "d").problems if "truncated" in q]
+    assert problem.split(": ", 1)[1] == text.split(": ", 1)[1]
