@@ -65,6 +65,7 @@ def test_referenced_buffer_is_never_handed_out(hold):
     assert pool.counts(SHAPE, DT) == (0, 3)
 
 
+@pytest.mark.torch
 def test_torch_tensor_keeps_the_lease():
     import torch
 
