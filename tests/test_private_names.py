@@ -22,12 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "fastload"
 
 #: (file, private name) pairs still to be removed by the engineer owning the file
-#: (fastload/image internals: the compiled layer; fastload/bench: the benchmark harness).
+#: (fastload/bench: the benchmark harness).
 ALLOWED = {
     ("fastload/bench/volume.py", "_resample_nb"),
 }
-#: the whole of fastload/image is the compiled layer's to untangle (issue 17)
-ALLOWED_PREFIXES = ("fastload/image/",)
 
 
 def _private(name):
@@ -123,7 +121,7 @@ def test_no_private_names_across_modules():
     bad = [
         f"{rel}:{line}: {how} {name}"
         for rel, line, name, how in _scan()
-        if (rel, name) not in ALLOWED and not rel.startswith(ALLOWED_PREFIXES)
+        if (rel, name) not in ALLOWED
     ]
     assert not bad, "private names used across modules:\n" + "\n".join(bad)
 
