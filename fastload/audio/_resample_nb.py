@@ -36,25 +36,64 @@ def build_phase_bank(lut, center, lut_scale, cutoff, taps_half, phases, bank):
 
 @kernel(fastmath=False)  # explicit: numba would inherit the caller's fast-math flags
 def dali_positions(j0, count, scale, base, frac):
-    """Input positions of outputs ``j0 .. j0 + count - 1`` (``count <= BLOCK``, ``j0`` a
-    multiple of ``BLOCK``) with DALI 2.4's arithmetic: the block start ``j0 * scale`` in
-    float64, split into ``floor`` (``base``, int64) and a float32 fraction, then the
-    float32 ``scale`` added once per output in float32. ``base[k] + frac[k]`` is the
-    position of output ``j0 + k``, ``0 <= frac[k] < 1``.
+    """Input positions of outputs ``j0 .. j0 + count - 1`` (``j0`` a multiple of
+    ``BLOCK``) with DALI 2.4's arithmetic: per block of ``BLOCK`` outputs the block start
+    ``j * scale`` in float64, split into ``floor`` (``base``, int64) and a float32
+    fraction, then the float32 ``scale`` added once per output in float32.
+    ``base[k] + frac[k]`` is the position of output ``j0 + k``, ``0 <= frac[k] < 1``.
 
-    No fast-math here (set explicitly, else a fast-math caller's flags are inherited
-    and the float32 accumulation is reassociated): it must happen exactly as in DALI.
+    Four blocks advance together (independent float32 chains, each summed in DALI's
+    order). No fast-math here (set explicitly, else a fast-math caller's flags are
+    inherited and the float32 accumulation is reassociated).
     """
-    f = j0 * scale
-    b = np.floor(f)
-    pos = np.float32(f - b)
     step = np.float32(scale)
-    ib = np.int64(b)
-    for k in range(count):
-        fl = np.floor(pos)
-        base[k] = ib + np.int64(fl)
-        frac[k] = pos - np.float32(fl)
-        pos = pos + step
+    k0 = 0
+    while k0 + 4 * BLOCK <= count:
+        f0 = (j0 + k0) * scale
+        f1 = (j0 + k0 + BLOCK) * scale
+        f2 = (j0 + k0 + 2 * BLOCK) * scale
+        f3 = (j0 + k0 + 3 * BLOCK) * scale
+        b0 = np.floor(f0)
+        b1 = np.floor(f1)
+        b2 = np.floor(f2)
+        b3 = np.floor(f3)
+        p0 = np.float32(f0 - b0)
+        p1 = np.float32(f1 - b1)
+        p2 = np.float32(f2 - b2)
+        p3 = np.float32(f3 - b3)
+        i0 = np.int64(b0)
+        i1 = np.int64(b1)
+        i2 = np.int64(b2)
+        i3 = np.int64(b3)
+        for k in range(BLOCK):
+            e0 = np.floor(p0)
+            e1 = np.floor(p1)
+            e2 = np.floor(p2)
+            e3 = np.floor(p3)
+            base[k0 + k] = i0 + np.int64(e0)
+            base[k0 + BLOCK + k] = i1 + np.int64(e1)
+            base[k0 + 2 * BLOCK + k] = i2 + np.int64(e2)
+            base[k0 + 3 * BLOCK + k] = i3 + np.int64(e3)
+            frac[k0 + k] = p0 - np.float32(e0)
+            frac[k0 + BLOCK + k] = p1 - np.float32(e1)
+            frac[k0 + 2 * BLOCK + k] = p2 - np.float32(e2)
+            frac[k0 + 3 * BLOCK + k] = p3 - np.float32(e3)
+            p0 = p0 + step
+            p1 = p1 + step
+            p2 = p2 + step
+            p3 = p3 + step
+        k0 += 4 * BLOCK
+    while k0 < count:
+        f = (j0 + k0) * scale
+        b = np.floor(f)
+        pos = np.float32(f - b)
+        ib = np.int64(b)
+        for k in range(k0, min(k0 + BLOCK, count)):
+            fl = np.floor(pos)
+            base[k] = ib + np.int64(fl)
+            frac[k] = pos - np.float32(fl)
+            pos = pos + step
+        k0 += BLOCK
 
 
 @kernel(fastmath={"reassoc", "contract"})
@@ -96,10 +135,10 @@ def resample_1d(x, bank, offset, phases, scale, out):
     n = x.shape[0]
     ntaps = bank.shape[1]
     m_out = out.shape[0]
-    base = np.empty(BLOCK, dtype=np.int64)
-    frac = np.empty(BLOCK, dtype=np.float32)
-    for j0 in range(0, m_out, BLOCK):
-        cnt = min(BLOCK, m_out - j0)
+    base = np.empty(4 * BLOCK, dtype=np.int64)
+    frac = np.empty(4 * BLOCK, dtype=np.float32)
+    for j0 in range(0, m_out, 4 * BLOCK):
+        cnt = min(4 * BLOCK, m_out - j0)
         dali_positions(j0, cnt, scale, base, frac)
         k = 0
         while k < cnt:
@@ -133,25 +172,21 @@ def resample_1d(x, bank, offset, phases, scale, out):
             x1 = x[f1 : f1 + ntaps]
             x2 = x[f2 : f2 + ntaps]
             x3 = x[f3 : f3 + ntaps]
+            a0 = np.float32(t0 - q0)
+            a1 = np.float32(t1 - q1)
+            a2 = np.float32(t2 - q2)
+            a3 = np.float32(t3 - q3)
             c0 = np.float32(0.0)
             c1 = np.float32(0.0)
             c2 = np.float32(0.0)
             c3 = np.float32(0.0)
-            d0 = np.float32(0.0)
-            d1 = np.float32(0.0)
-            d2 = np.float32(0.0)
-            d3 = np.float32(0.0)
             for m in range(ntaps):
-                c0 += r0[m] * x0[m]
-                c1 += r1[m] * x1[m]
-                c2 += r2[m] * x2[m]
-                c3 += r3[m] * x3[m]
-                d0 += s0[m] * x0[m]
-                d1 += s1[m] * x1[m]
-                d2 += s2[m] * x2[m]
-                d3 += s3[m] * x3[m]
-            out[j0 + k] = c0 + np.float32(t0 - q0) * (d0 - c0)
-            out[j0 + k + 1] = c1 + np.float32(t1 - q1) * (d1 - c1)
-            out[j0 + k + 2] = c2 + np.float32(t2 - q2) * (d2 - c2)
-            out[j0 + k + 3] = c3 + np.float32(t3 - q3) * (d3 - c3)
+                c0 += (r0[m] + a0 * (s0[m] - r0[m])) * x0[m]
+                c1 += (r1[m] + a1 * (s1[m] - r1[m])) * x1[m]
+                c2 += (r2[m] + a2 * (s2[m] - r2[m])) * x2[m]
+                c3 += (r3[m] + a3 * (s3[m] - r3[m])) * x3[m]
+            out[j0 + k] = c0
+            out[j0 + k + 1] = c1
+            out[j0 + k + 2] = c2
+            out[j0 + k + 3] = c3
             k += 4

@@ -164,22 +164,71 @@ def _dali_block(x, window, start, stop, inv, out):
 
 
 @kernel(fastmath=False)
+def _dali_blocks4(x, window, start, length, inv, out):
+    """:func:`_dali_block` on the four blocks ``start + i * length`` (each ``length``
+    windows), interleaved: four independent float32 chains, each in DALI's order."""
+    s0 = np.float32(0.0)
+    s1 = np.float32(0.0)
+    s2 = np.float32(0.0)
+    s3 = np.float32(0.0)
+    a0 = start
+    a1 = start + length
+    a2 = start + 2 * length
+    a3 = start + 3 * length
+    for k in range(window):
+        v0 = x[a0 + k]
+        v1 = x[a1 + k]
+        v2 = x[a2 + k]
+        v3 = x[a3 + k]
+        s0 = s0 + v0 * v0
+        s1 = s1 + v1 * v1
+        s2 = s2 + v2 * v2
+        s3 = s3 + v3 * v3
+    out[a0] = s0 * inv
+    out[a1] = s1 * inv
+    out[a2] = s2 * inv
+    out[a3] = s3 * inv
+    for j in range(1, length):
+        e0 = x[a0 + j + window - 1]
+        e1 = x[a1 + j + window - 1]
+        e2 = x[a2 + j + window - 1]
+        e3 = x[a3 + j + window - 1]
+        l0 = x[a0 + j - 1]
+        l1 = x[a1 + j - 1]
+        l2 = x[a2 + j - 1]
+        l3 = x[a3 + j - 1]
+        s0 = (s0 + e0 * e0) - l0 * l0
+        s1 = (s1 + e1 * e1) - l1 * l1
+        s2 = (s2 + e2 * e2) - l2 * l2
+        s3 = (s3 + e3 * e3) - l3 * l3
+        out[a0 + j] = s0 * inv
+        out[a1 + j] = s1 * inv
+        out[a2 + j] = s2 * inv
+        out[a3 + j] = s3 * inv
+
+
+@kernel(fastmath=False)
 def dali_moving_mean_square(x, window, reset_interval, out):
     """DALI 2.4 ``MovingMeanSquare`` for float32 input: ``out[i]`` (float32) is the mean of
     ``x[i : i + window] ** 2`` from a float32 running sum that restarts from an exact
     (sequential float32) sum whenever the window's last sample ``i + window - 1`` is a
-    positive multiple of ``reset_interval`` (``<= 0``: never), and at ``i = 0``.
+    positive multiple of ``reset_interval`` (``<= 0``: never), and at ``i = 0``. Blocks
+    between restarts are independent: four full ones are computed together.
 
     x : float32 (n,); out : float32 (n - window + 1,)
     """
     m = x.shape[0] - window + 1
     inv = np.float32(1.0) / np.float32(window)
+    if reset_interval <= 0:
+        _dali_block(x, window, 0, m, inv, out)
+        return
     start = 0
     while start < m:
-        if reset_interval > 0:
-            stop = min(((start + window - 1) // reset_interval + 1) * reset_interval - window + 1, m)
-        else:
-            stop = m
+        stop = min(((start + window - 1) // reset_interval + 1) * reset_interval - window + 1, m)
+        if stop - start == reset_interval and start + 4 * reset_interval <= m:
+            _dali_blocks4(x, window, start, reset_interval, inv, out)
+            start += 4 * reset_interval
+            continue
         _dali_block(x, window, start, stop, inv, out)
         start = stop
 
