@@ -556,6 +556,31 @@ void fl_jpeg_close(void)
     }
 }
 
+/* decode the opened image's region (full-resolution pixels) to scratch, then resample */
+static int decode_resize_opened(jpeg_ctx *ctx, int scale_num, int reg_y, int reg_x, int reg_h,
+                                int reg_w, double box_y, double box_x, double box_h,
+                                double box_w, const fl_resize_spec *spec, void *out)
+{
+    if (!valid_scale(scale_num) || reg_h <= 0 || reg_w <= 0 || reg_y < 0 || reg_x < 0) {
+        fl_jpeg_close();
+        fl_set_error("invalid decode arguments (scale %d/8, region %d,%d %dx%d)",
+                     scale_num, reg_y, reg_x, reg_h, reg_w);
+        return FL_ERR_ARG;
+    }
+    const uint8_t *px;
+    ptrdiff_t stride;
+    int y0 = reg_y, x0 = reg_x, h = reg_h, w = reg_w;
+    int st = decode_opened(ctx, scale_num, 1, &y0, &x0, &h, &w, NULL, 0, &px, &stride);
+    if (st != FL_OK)
+        return st;
+    double f = scale_num / 8.0;
+    st = fl_image_resize(px, h, w, stride, box_y * f - y0, box_x * f - x0, box_h * f,
+                         box_w * f, spec, out);
+    if (ctx->pixels.cap > FL_SCRATCH_KEEP) /* do not pin one huge image's buffer */
+        fl_buf_free(&ctx->pixels);
+    return st;
+}
+
 int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int reg_y, int reg_x,
                           int reg_h, int reg_w, double box_y, double box_x, double box_h,
                           double box_w, uint64_t max_pixels, int flags,
@@ -574,19 +599,24 @@ int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num, int r
         fl_set_error("out of memory creating the JPEG decoder");
         return FL_ERR_NOMEM;
     }
-    const uint8_t *px;
-    ptrdiff_t stride;
-    int y0 = reg_y, x0 = reg_x, h = reg_h, w = reg_w;
     st = open_image(ctx, data, size, max_pixels, flags);
     if (st != FL_OK)
         return st;
-    st = decode_opened(ctx, scale_num, 1, &y0, &x0, &h, &w, NULL, 0, &px, &stride);
-    if (st != FL_OK)
-        return st;
-    double f = scale_num / 8.0;
-    st = fl_image_resize(px, h, w, stride, box_y * f - y0, box_x * f - x0, box_h * f,
-                         box_w * f, spec, out);
-    if (ctx->pixels.cap > FL_SCRATCH_KEEP) /* do not pin one huge image's buffer */
-        fl_buf_free(&ctx->pixels);
-    return st;
+    return decode_resize_opened(ctx, scale_num, reg_y, reg_x, reg_h, reg_w, box_y, box_x, box_h,
+                                box_w, spec, out);
+}
+
+int fl_jpeg_decode_resize_opened(unsigned token, int scale_num, int reg_y, int reg_x,
+                                 int reg_h, int reg_w, double box_y, double box_x,
+                                 double box_h, double box_w, const fl_resize_spec *spec,
+                                 void *out)
+{
+    jpeg_ctx *ctx = thread_ctx();
+    if (ctx == NULL || !ctx->opened || ctx->generation != token) {
+        fl_set_error("fl_jpeg_decode_resize_opened: the image opened by fl_jpeg_open is gone "
+                     "(another decode ran on this thread in between)");
+        return FL_ERR_ARG;
+    }
+    return decode_resize_opened(ctx, scale_num, reg_y, reg_x, reg_h, reg_w, box_y, box_x, box_h,
+                                box_w, spec, out);
 }

@@ -30,6 +30,7 @@ from fastload.includes.image cimport (
     fl_jpeg_decode,
     fl_jpeg_decode_opened,
     fl_jpeg_decode_resize,
+    fl_jpeg_decode_resize_opened,
     fl_jpeg_open,
     fl_jpeg_info,
     fl_jpeg_read_header,
@@ -47,7 +48,7 @@ from fastload.includes.jpeg cimport (
 )
 
 __all__ = ["IDCT_FLAGS", "UnsupportedJPEG", "decode", "decode_planned", "decode_resize",
-           "fast_huffman",
+           "decode_resize_planned", "fast_huffman",
            "huffman_check", "libjpeg_versions", "read_header", "set_fast_huffman"]
 
 
@@ -199,3 +200,53 @@ def decode_resize(object data, int scale_num, int reg_y, int reg_x, int reg_h, i
     finally:
         PyBuffer_Release(&obuf)
     check_status(status, name)
+
+
+def decode_resize_planned(object data, object plan, unsigned long long max_pixels, bint strict,
+                          object out, int out_h, int out_w, int out_c, int layout, int dtype,
+                          int flags, tuple mean, tuple std, object name=None,
+                          int idct_flag=0):
+    """:func:`decode_resize` with one header parse: open the JPEG, call
+    ``plan(height, width, components)``, which returns ``(scale_num, region, box)``
+    (full-resolution ``(top, left, h, w)`` of the region to decode and of the box to
+    resample), then decode and resample into ``out``. An exception from ``plan`` closes
+    the image and propagates."""
+    cdef int dflags = (FL_DECODE_STRICT if strict else 0) | idct_flag
+    cdef Py_buffer buf
+    cdef Py_buffer obuf
+    cdef fl_resize_spec spec
+    cdef fl_jpeg_info info
+    cdef unsigned token = 0
+    cdef int status
+    cdef int scale_num, reg_y, reg_x, reg_h, reg_w
+    cdef double box_y, box_x, box_h, box_w
+    cdef Py_ssize_t expected = <Py_ssize_t>out_h * out_w * out_c * ITEMSIZE[dtype]
+    fill_spec(&spec, out_h, out_w, out_c, layout, dtype, flags, mean[0], mean[1], mean[2],
+              std[0], std[1], std[2])
+    PyObject_GetBuffer(out, &obuf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+    try:
+        if obuf.len != expected:
+            raise ValueError(f"out has {obuf.len} bytes, expected {expected}")
+        _get_input(data, &buf, name)
+        try:
+            with nogil:
+                status = fl_jpeg_open(<const uint8_t *>buf.buf, <size_t>buf.len, max_pixels,
+                                      dflags, &info, &token)
+            check_status(status, name)
+            try:
+                scale_num, region, box = plan(info.height, info.width, info.components)
+                reg_y, reg_x, reg_h, reg_w = region
+                box_y, box_x, box_h, box_w = box
+            except BaseException:
+                fl_jpeg_close()
+                raise
+            with nogil:
+                status = fl_jpeg_decode_resize_opened(token, scale_num, reg_y, reg_x, reg_h,
+                                                      reg_w, box_y, box_x, box_h, box_w,
+                                                      &spec, obuf.buf)
+        finally:
+            PyBuffer_Release(&buf)
+    finally:
+        PyBuffer_Release(&obuf)
+    check_status(status, name)
+    return out

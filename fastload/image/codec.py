@@ -484,23 +484,30 @@ def decode_region(data, info, region, scale, *, out=None, strict=True, max_pixel
     return _decode_pillow(_as_view(data, name), info, scale, (y0, x0, h, w), out, strict, name)
 
 
-def fused_jpeg_kernel():
-    """Whether :func:`decode_resize_jpeg` runs (JPEG on the libjpeg-turbo backend).
-    Internal API of fastload.image (``ops.decode_resized_crop``)."""
-    return backend() == "libjpeg-turbo"
-
-
-def decode_resize_jpeg(data, scale, region, box, out, kernel_args, *, strict=True, name=None,
+def decode_resize_jpeg(data, plan, out, kernel_args, *, strict=True, name=None,
                        idct="accurate"):
-    """One GIL-free call: decode ``region`` (full-resolution ``(top, left, h, w)``) of a
-    JPEG at DCT scale ``scale/8`` into per-thread scratch and resample ``box`` (full
-    resolution, inside the region) into ``out`` with the resize kernel's ``kernel_args``
-    (:meth:`fastload.image.ops.OutputSpec.kernel_args`). The kernel parses the header and
-    checks the pixel limit (:func:`get_max_image_pixels`). Internal API of fastload.image
-    (``ops.decode_resized_crop``); needs :func:`fused_jpeg_kernel`."""
-    _jpeg_cy.decode_resize(data, scale, *region, *box, _state["max_pixels"] or 0, strict, out,
-                           *kernel_args, name, idct_flag(idct))
-    return out
+    """Decode a region of a JPEG and resample a box of it into ``out`` in one GIL-free
+    kernel call that parses the header once: the kernel opens the image (header, pixel
+    limit :func:`get_max_image_pixels`, strict checks), ``plan(height, width, components)``
+    returns ``(scale, region, box)`` (DCT scale numerator; full-resolution ``(top, left, h,
+    w)`` of the region decoded and of the box resampled), then the region is decoded at
+    ``scale/8`` into per-thread scratch and resampled with the resize kernel's
+    ``kernel_args`` (:meth:`fastload.image.ops.OutputSpec.kernel_args`).
+
+    Returns ``out``, or None when this path does not apply (not a JPEG, the Pillow
+    backend, or a JPEG process libjpeg-turbo lacks): the caller then takes the Pillow
+    path. Internal API of fastload.image (``ops.decode_resized_crop``).
+    """
+    if backend() != "libjpeg-turbo":
+        return None
+    view = _as_view(data, name)
+    if not _is_jpeg(view):
+        return None
+    try:
+        return _jpeg_cy.decode_resize_planned(view, plan, _state["max_pixels"] or 0, strict, out,
+                                              *kernel_args, name, idct_flag(idct))
+    except _jpeg_cy.UnsupportedJPEG:
+        return None
 
 
 def _decode_pillow(view, info, scale, region, out, strict, name):

@@ -353,8 +353,10 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
     ----------
     data : bytes-like
         Encoded image.
-    box : (float, float, float, float)
-        ``(top, left, height, width)`` in full-resolution pixels.
+    box : (float, float, float, float) or callable
+        ``(top, left, height, width)`` in full-resolution pixels, or a function of the
+        :class:`~fastload.image.ImageInfo` returning it (then the JPEG header is parsed
+        once, by the kernel, and the box drawn from it).
     spec : OutputSpec
         From :func:`output_spec`.
     flip : bool
@@ -367,7 +369,8 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
     out : ndarray, optional
         C-contiguous destination, ``spec.shape`` and ``spec.dtype``.
     info : ImageInfo, optional
-        The header, when already read.
+        The header, when already read (used by the non-JPEG paths; a JPEG's header is
+        parsed by the kernel, which decodes it).
     name : str, optional
         Used in error messages.
     idct : {"accurate", "fast"}
@@ -379,30 +382,37 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
     out : ndarray, shape ``spec.shape``, dtype ``spec.dtype``
     """
     codec.idct_flag(idct)  # validate
-    if info is None:
-        info = codec.read_header(data, strict=strict, name=name)
-    top, left, bh, bw = (float(v) for v in box)
-    H, W = info.height, info.width
-    if not (bh > 0 and bw > 0 and top >= 0 and left >= 0 and top + bh <= H + 1e-6
-            and left + bw <= W + 1e-6):
-        raise ValueError(f"box {box!r} is not inside the {H}x{W} image")
-    if clamp == "box":
-        region = _hull((top, left, bh, bw), H, W)
-    elif clamp == "image":
-        my = math.ceil(max(bh / spec.height, 1.0)) + 2
-        mx = math.ceil(max(bw / spec.width, 1.0)) + 2
-        region = _hull((top, left, bh, bw), H, W, my, mx)
-    else:
+    if clamp not in ("box", "image"):
         raise ValueError(f"clamp must be 'box' or 'image', not {clamp!r}")
     out = _check_out(out, spec)
-    jpeg = info.format == "JPEG"
-    scale = codec.choose_scale((bh, bw), (spec.height, spec.width)) if (jpeg and dct_scale) else 8
-    if jpeg and codec.fused_jpeg_kernel():  # pixel limit checked by the kernel
-        return codec.decode_resize_jpeg(data, scale, region, (top, left, bh, bw), out,
-                                        spec.kernel_args(flip), strict=strict, name=name,
-                                        idct=idct)
+
+    def plan(height, width, jpeg=True):
+        """(scale, region, box) from the header's size (full-resolution pixels)."""
+        b = box(codec.ImageInfo(height, width, 3, "JPEG")) if callable(box) else box
+        top, left, bh, bw = (float(v) for v in b)
+        if not (bh > 0 and bw > 0 and top >= 0 and left >= 0 and top + bh <= height + 1e-6
+                and left + bw <= width + 1e-6):
+            raise ValueError(f"box {b!r} is not inside the {height}x{width} image")
+        margin = (0, 0)
+        if clamp == "image":  # a filter-support margin around the box
+            margin = (math.ceil(max(bh / spec.height, 1.0)) + 2,
+                      math.ceil(max(bw / spec.width, 1.0)) + 2)
+        region = _hull((top, left, bh, bw), height, width, *margin)
+        use_dct = jpeg and dct_scale
+        scale = codec.choose_scale((bh, bw), (spec.height, spec.width)) if use_dct else 8
+        return scale, region, (top, left, bh, bw)
+
+    # JPEG: one kernel call that parses the header once and checks the pixel limit
+    done = codec.decode_resize_jpeg(data, lambda h, w, _c: plan(h, w), out,
+                                    spec.kernel_args(flip), strict=strict, name=name, idct=idct)
+    if done is not None:
+        return done
+    if info is None:
+        info = codec.read_header(data, strict=strict, name=name)
+    H, W = info.height, info.width
+    scale, region, (top, left, bh, bw) = plan(H, W, info.format == "JPEG")
     pixels = codec.decode_region(data, info, region, scale, strict=strict, name=name, idct=idct)
     y0, x0 = codec.scaled_region((H, W), region, scale)[:2]
     f = scale / 8.0
     return resample_box(pixels, (top * f - y0, left * f - x0, bh * f, bw * f), spec, flip, out,
-                  clamp="image")
+                        clamp="image")

@@ -44,6 +44,10 @@ cdef extern from "fastload/image.h" nogil:
                               int reg_x, int reg_h, int reg_w, double box_y, double box_x,
                               double box_h, double box_w, uint64_t max_pixels, int flags,
                               const fl_resize_spec *spec, void *out)
+    int fl_jpeg_decode_resize_opened(unsigned token, int scale_num, int reg_y, int reg_x,
+                                     int reg_h, int reg_w, double box_y, double box_x,
+                                     double box_h, double box_w, const fl_resize_spec *spec,
+                                     void *out)
     int fl_image_resize(const uint8_t *src, int src_h, int src_w, Py_ssize_t src_stride,
                         double box_y, double box_x, double box_h, double box_w,
                         const fl_resize_spec *spec, void *out)

@@ -1,5 +1,6 @@
-"""The compiled layer's plumbing: one header parse per ``decode`` (the kernel opens the
-image, the caller sizes the output from that header), and C status codes turned into
+"""The compiled layer's plumbing: one header parse per ``decode`` and
+``decode_resized_crop`` (the kernel opens the image, the caller sizes the output or draws
+the box from that header), and C status codes turned into
 exceptions in one place (fastload/includes/common.pxd: check_status ->
 fastload/_cstatus.py)."""
 
@@ -10,7 +11,7 @@ import fastload.image as fi
 from fastload import _cstatus
 from fastload.errors import DecodeError, LimitError
 from fastload.image import _jpeg_cy, codec, ops
-from fastload.testing.data.imagenet import encode_jpeg, photo_like_image
+from fastload.testing.data.imagenet import encode_jpeg, encode_png, photo_like_image
 
 pytestmark = pytest.mark.skipif(codec.backend() != "libjpeg-turbo",
                                 reason="built without libjpeg-turbo")
@@ -105,3 +106,29 @@ def test_every_kernel_reports_through_check_status():
         sof3 = bytearray(_jpeg())
         sof3[sof3.index(b"\xff\xc0") + 1] = 0xC3
         _jpeg_cy.read_header(bytes(sof3), True, "n")
+
+
+@pytest.mark.parametrize("clamp", ["box", "image"])
+def test_decode_resized_crop_draws_the_box_from_the_kernels_header(clamp):
+    data = _jpeg(375, 500, seed=3)
+    spec = ops.output_spec(64, dtype="float32")
+    seen = []
+
+    def box(info):
+        seen.append((info.height, info.width))
+        return (20.5, 30.0, 300.0, 420.0)
+
+    got = ops.decode_resized_crop(data, box, spec, clamp=clamp, flip=True)
+    assert seen == [(375, 500)]  # one header parse, by the kernel
+    want = ops.decode_resized_crop(data, (20.5, 30.0, 300.0, 420.0), spec, clamp=clamp,
+                                   flip=True, info=fi.read_header(data))
+    np.testing.assert_array_equal(got, want)
+    png = fi.decode(data)
+    got_png = ops.decode_resized_crop(encode_png(png), box, spec, clamp=clamp, flip=True)
+    # the Pillow path calls the same box function with the PNG header
+    assert seen[-1] == (375, 500)
+    np.testing.assert_array_equal(
+        got_png, ops.resized_crop(png, (20.5, 30.0, 300.0, 420.0), 64, dtype="float32",
+                                  flip=True, clamp=clamp))
+    with pytest.raises(ValueError, match=r"not inside the 375x500 image"):
+        ops.decode_resized_crop(data, lambda info: (0, 0, 376, 10), spec)

@@ -112,6 +112,13 @@ int fl_jpeg_decode_resize(const uint8_t *data, size_t size, int scale_num,
                           uint64_t max_pixels, int flags,
                           const fl_resize_spec *spec, void *out);
 
+/* fl_jpeg_decode_resize of the image fl_jpeg_open opened (same token rule as
+ * fl_jpeg_decode_opened): the header is parsed once. */
+int fl_jpeg_decode_resize_opened(unsigned token, int scale_num, int reg_y, int reg_x,
+                                 int reg_h, int reg_w, double box_y, double box_x,
+                                 double box_h, double box_w, const fl_resize_spec *spec,
+                                 void *out);
+
 /* Resample the box (float pixel coordinates) of an RGB uint8 image (rows src_stride
  * bytes apart) into out, a C-contiguous array of spec->out_h x out_w x out_c (HWC) or
  * out_c x out_h x out_w (CHW) elements of spec->dtype. Taps are clamped to the image.
