@@ -1,17 +1,24 @@
 """Volume kernels and the 3D U-Net training transform vs their peers, same run, same data.
 
+The process first runs every other volume contender once and allocates and frees large
+arrays (:func:`_churn`), as a builder or training process would have before it resamples;
+the allocating rows are measured after that, in the same process (issue 15 item 1: in a
+fresh process numpy's huge-page first touch was fast, in a churned one it stalled).
+
 Rows (kinds as in :mod:`fastload.bench`; a peer's ``ratio`` = fastload rate / peer rate, each
 measured in this run, medians of repeats; torch or SimpleITK failing to import gives a
 missing/broken row):
 
 - ``resample f32->f32``: :func:`fastload.volume.resample_to_spacing` order 1 (allocating its
-  output, like the peers) vs ``torch.nn.functional.interpolate(trilinear,
-  align_corners=True)`` (the MLPerf reference), torch writing into a reused output
+  output, like the peers: from :data:`fastload.volume.output_pool`) vs
+  ``torch.nn.functional.interpolate(trilinear, align_corners=True)`` (the MLPerf reference,
+  goal >= 3x), fastload with a fresh ``np.empty`` output per call (the pool bypassed: what
+  every call paid before the pool), torch writing into a reused output
   (``aten.upsample_trilinear3d.out``, the tuned-malloc peer), and ``scipy.ndimage.zoom(order=1)``.
 - ``resample int16->f32``: int16 input (as KiTS19 stores it) straight to float32 vs the
   reference's ``astype(float32)`` + interpolate.
-- ``nearest u8``: order 0 on uint8 labels (SIMD C gather) vs torch ``mode="nearest"``, plus
-  the older Numba gather for comparison.
+- ``nearest u8``: order 0 on uint8 labels (SIMD C gather), allocating, vs torch
+  ``mode="nearest"`` (goal >= 4x), the fresh-``np.empty`` variant, plus the older Numba gather.
 - ``resample f32 2 threads``: the whole-volume prange kernel on 2 threads vs itself on 1.
 - ``read .nii.gz``: :func:`fastload.volume.read` vs ``SimpleITK.ReadImage`` + ``GetArrayFromImage``
   (MB/s of raw voxel data).
@@ -27,11 +34,8 @@ Pin to one core for one-thread figures: ``OMP_NUM_THREADS=1 taskset -c 0``.
 
 from __future__ import annotations
 
-import gc
 import os
-import statistics
 import tempfile
-import time
 
 import numpy as np
 
@@ -51,19 +55,52 @@ TARGET = (1.6, 1.2, 1.2)
 
 
 def _race(fns, repeats, warmup=1):
-    """Median seconds per call of each function, calls interleaved (A B C A B C ...) so that
-    load from other processes hits every contender alike."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times, strict=False):
-            gc.collect()
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-    return [statistics.median(ts) for ts in times]
+    """Median wall seconds per call of each function, calls interleaved (A B C A B C ...)
+    so that load from other processes hits every contender alike
+    (:func:`fastload.bench.harness.race`)."""
+    return [t.wall for t in _timings(fns, repeats, warmup)]
+
+
+def _timings(fns, repeats, warmup=1):
+    """As :func:`_race`, every contender's :class:`~fastload.bench.harness.Timing`."""
+    from fastload.bench.harness import race
+
+    t = race({i: fn for i, fn in enumerate(fns)}, repeats, warmup=warmup)
+    return [t[i] for i in range(len(fns))]
+
+
+def _churn(vol32, lab, new, torch, sitk, scipy_ndimage):
+    """Run each other volume contender once and allocate/free large arrays of assorted sizes,
+    so the measured rows see the heap (and the kernel's page allocator) of a process that has
+    been working, not a fresh one."""
+    import torch.nn.functional as F
+
+    F.interpolate(torch.from_numpy(vol32)[None, None], size=new, mode="trilinear",
+                  align_corners=True)  # fmt: skip
+    F.interpolate(torch.from_numpy(lab)[None, None], size=new, mode="nearest")
+    F.interpolate(torch.from_numpy(vol32[: vol32.shape[0] // 4])[None, None],
+                  scale_factor=0.5, mode="trilinear", align_corners=True)  # fmt: skip
+    sub = vol32[:24]
+    scipy_ndimage.zoom(sub, 0.75, order=1, prefilter=False)
+    if sitk is not None:
+        img = sitk.GetImageFromArray(sub)
+        f = sitk.ResampleImageFilter()
+        f.SetSize([int(n * 0.75) for n in sub.shape[::-1]])
+        f.SetOutputSpacing([1 / 0.75] * 3)
+        f.SetInterpolator(sitk.sitkLinear)
+        sitk.GetArrayFromImage(f.Execute(img))
+    rng = np.random.default_rng(1)
+    keep = []
+    for i in range(24):
+        a = np.empty(int(rng.integers(1, 200)) << 20, np.uint8)
+        a[::4096] = 1  # touch every page
+        if i % 3 == 0:
+            keep.append(a)
+        if len(keep) > 3:
+            keep.pop(0)
+    small = [bytearray(int(n)) for n in rng.integers(16, 5000, 100_000)]
+    del small[::2]
+    return keep, small
 
 
 def _ct_volume(shape, seed=0):
@@ -99,7 +136,7 @@ def run(threads=1, quick=False):
     torch.set_num_threads(max(1, int(threads)))
     if sitk is not None:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(threads)))
-    repeats = 7 if quick else 5
+    repeats = 7
     shape = (128, 256, 256) if quick else (600, 512, 512)
     rows = []
 
@@ -110,14 +147,23 @@ def run(threads=1, quick=False):
     unit = f"Mvox out/s; {shape} -> {new}, {threads} thread(s)"
     mv = "Mvox/s"
 
+    lab = (vol16 > 100).astype(np.uint8)
+    churn = _churn(vol32, lab, new, torch, sitk, scipy.ndimage)
+    after = "in a process that first ran the other contenders (see _churn)"
+
+    from fastload.bench.harness import per_repeat
+
     # -- trilinear float32 -> float32, int16 -> float32
     tin = torch.from_numpy(vol32)[None, None]
     tout = torch.empty((1, 1) + new)
     out32 = np.empty(new, np.float32)
-    fl, tt, flo, tto, fi, ti = _race(
+    t_fl, t_tt, t_fresh, t_flo, t_tto, t_fi, t_ti = _timings(
         [
             lambda: resample_to_spacing(vol32, SPACING, TARGET, threads=threads),
             lambda: F.interpolate(tin, size=new, mode="trilinear", align_corners=True),
+            lambda: resample_to_spacing(
+                vol32, SPACING, TARGET, out=np.empty(new, np.float32), threads=threads
+            ),
             lambda: resample_to_spacing(vol32, SPACING, TARGET, out=out32, threads=threads),
             lambda: torch.ops.aten.upsample_trilinear3d.out(
                 tin, list(new), True, None, None, None, out=tout
@@ -132,24 +178,33 @@ def run(threads=1, quick=False):
         ],
         repeats,
     )
+    fl, tt, flo, tto, fi, ti = (t.wall for t in (t_fl, t_tt, t_flo, t_tto, t_fi, t_ti))
 
     def rate(sec):
         return nvox / sec / 1e6
 
-    rows.append(reference("resample f32->f32 fastload", rate(fl), unit, unit=mv))
+    rows.append(reference("resample f32->f32 fastload", rate(fl), f"{unit}; allocating its "
+                          f"output (output_pool), {after}", unit=mv))  # fmt: skip
     rows.append(
         peer("resample f32->f32 torch interpolate", rate(tt), rate(fl),
-             "the MLPerf reference resampler", unit=mv)  # fmt: skip
+             "the MLPerf reference resampler, allocating", unit=mv, goal=">= 3",
+             ratio_range=per_repeat(t_tt, t_fl))  # fmt: skip
+    )
+    rows.append(
+        variant("resample f32->f32 fastload, fresh np.empty output", rate(t_fresh.wall),
+                rate(fl), "the pool bypassed: the page faults every call paid before it; vs "
+                f"torch {t_tt.wall / t_fresh.wall:.2f}x", unit=mv,
+                ratio_range=per_repeat(t_fl, t_fresh))  # fmt: skip
     )
     rows.append(reference("resample f32->f32 fastload out= (reused)", rate(flo), unit=mv))
     rows.append(
         peer("resample f32->f32 torch upsample_trilinear3d.out (reused)", rate(tto), rate(flo),
-             unit=mv)  # fmt: skip
+             unit=mv, ratio_range=per_repeat(t_tto, t_flo))  # fmt: skip
     )
     rows.append(reference("resample int16->f32 fastload", rate(fi), unit=mv))
     rows.append(
         peer("resample int16->f32 astype(float32) + torch interpolate", rate(ti), rate(fi),
-             "the reference's steps", unit=mv)  # fmt: skip
+             "the reference's steps", unit=mv, ratio_range=per_repeat(t_ti, t_fi))  # fmt: skip
     )
     rows.append(
         peer("resample int16->f32 torch interpolate given f32 input", rate(tt), rate(fi),
@@ -177,14 +232,16 @@ def run(threads=1, quick=False):
     )
 
     # -- nearest on uint8 labels
-    lab = (vol16 > 100).astype(np.uint8)
     tl = torch.from_numpy(lab)[None, None]
     out8 = np.empty(new, np.uint8)
     tout8 = torch.empty((1, 1) + new, dtype=torch.uint8)
-    fn_, tn, fno, tno = _race(
+    t_fn, t_tn, t_fresh8, t_fno, t_tno = _timings(
         [
             lambda: resample_to_spacing(lab, SPACING, TARGET, order=0, threads=threads),
             lambda: F.interpolate(tl, size=new, mode="nearest"),
+            lambda: resample_to_spacing(
+                lab, SPACING, TARGET, order=0, out=np.empty(new, np.uint8), threads=threads
+            ),
             lambda: resample_to_spacing(lab, SPACING, TARGET, order=0, out=out8, threads=threads),
             lambda: torch.ops.aten.upsample_nearest3d.out(
                 tl, list(new), None, None, None, out=tout8
@@ -192,11 +249,22 @@ def run(threads=1, quick=False):
         ],
         repeats,
     )
-    rows.append(reference("nearest u8 fastload", rate(fn_), unit=mv))
-    rows.append(peer("nearest u8 torch mode='nearest'", rate(tn), rate(fn_), unit=mv))
+    fn_, tn, fno, tno = (t.wall for t in (t_fn, t_tn, t_fno, t_tno))
+    rows.append(reference("nearest u8 fastload", rate(fn_), f"allocating (output_pool), {after}",
+                          unit=mv))  # fmt: skip
+    rows.append(
+        peer("nearest u8 torch mode='nearest'", rate(tn), rate(fn_), "allocating", unit=mv,
+             goal=">= 4", ratio_range=per_repeat(t_tn, t_fn))  # fmt: skip
+    )
+    rows.append(
+        variant("nearest u8 fastload, fresh np.empty output", rate(t_fresh8.wall), rate(fn_),
+                f"the pool bypassed; vs torch {t_tn.wall / t_fresh8.wall:.2f}x", unit=mv,
+                ratio_range=per_repeat(t_fn, t_fresh8))  # fmt: skip
+    )
     rows.append(reference("nearest u8 fastload out= (reused)", rate(fno), unit=mv))
     rows.append(
-        peer("nearest u8 torch upsample_nearest3d.out (reused)", rate(tno), rate(fno), unit=mv)
+        peer("nearest u8 torch upsample_nearest3d.out (reused)", rate(tno), rate(fno), unit=mv,
+             ratio_range=per_repeat(t_tno, t_fno))  # fmt: skip
     )
     # the previous Numba gather (kept for multi-byte dtypes) on the same labels, reused output
     from fastload.volume import _resample_nb
@@ -213,6 +281,7 @@ def run(threads=1, quick=False):
         )
     )
     lab = tl = out8 = tout8 = None
+    del churn  # the arrays kept alive through the measured rows
 
     # -- 2 threads vs 1 (whole-volume prange kernel)
     import numba
