@@ -12,13 +12,14 @@ missing/broken row):
 - ``resample f32->f32``: :func:`fastload.volume.resample_to_spacing` order 1 (allocating its
   output, like the peers: from :data:`fastload.volume.output_pool`) vs
   ``torch.nn.functional.interpolate(trilinear, align_corners=True)`` (the MLPerf reference,
-  goal >= 3x), fastload with a fresh ``np.empty`` output per call (the pool bypassed: what
-  every call paid before the pool), torch writing into a reused output
+  goal >= 3x in full mode), fastload with a fresh ``np.empty`` output per call (the pool
+  bypassed: what every call paid before the pool), torch writing into a reused output
   (``aten.upsample_trilinear3d.out``, the tuned-malloc peer), and ``scipy.ndimage.zoom(order=1)``.
 - ``resample int16->f32``: int16 input (as KiTS19 stores it) straight to float32 vs the
   reference's ``astype(float32)`` + interpolate.
 - ``nearest u8``: order 0 on uint8 labels (SIMD C gather), allocating, vs torch
-  ``mode="nearest"`` (goal >= 4x), the fresh-``np.empty`` variant, plus the older Numba gather.
+  ``mode="nearest"`` (goal >= 4x in full mode), the fresh-``np.empty`` variant, plus the
+  older Numba gather.
 - ``resample f32 2 threads``: the whole-volume prange kernel on 2 threads vs itself on 1.
 - ``read .nii.gz``: :func:`fastload.volume.read` vs ``SimpleITK.ReadImage`` + ``GetArrayFromImage``
   (MB/s of raw voxel data).
@@ -150,6 +151,8 @@ def run(threads=1, quick=False):
     lab = (vol16 > 100).astype(np.uint8)
     churn = _churn(vol32, lab, new, torch, sitk, scipy.ndimage)
     after = "in a process that first ran the other contenders (see _churn)"
+    # issue 15's goals are for the full-size 132 MB output; the quick volume is a smoke test
+    goal3, goal4 = (None, None) if quick else (">= 3", ">= 4")
 
     from fastload.bench.harness import per_repeat
 
@@ -187,7 +190,7 @@ def run(threads=1, quick=False):
                           f"output (output_pool), {after}", unit=mv))  # fmt: skip
     rows.append(
         peer("resample f32->f32 torch interpolate", rate(tt), rate(fl),
-             "the MLPerf reference resampler, allocating", unit=mv, goal=">= 3",
+             "the MLPerf reference resampler, allocating", unit=mv, goal=goal3,
              ratio_range=per_repeat(t_tt, t_fl))  # fmt: skip
     )
     rows.append(
@@ -254,7 +257,7 @@ def run(threads=1, quick=False):
                           unit=mv))  # fmt: skip
     rows.append(
         peer("nearest u8 torch mode='nearest'", rate(tn), rate(fn_), "allocating", unit=mv,
-             goal=">= 4", ratio_range=per_repeat(t_tn, t_fn))  # fmt: skip
+             goal=goal4, ratio_range=per_repeat(t_tn, t_fn))  # fmt: skip
     )
     rows.append(
         variant("nearest u8 fastload, fresh np.empty output", rate(t_fresh8.wall), rate(fn_),
