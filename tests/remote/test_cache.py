@@ -1,5 +1,6 @@
 """The shard cache: size limit and LRU eviction, sharing between processes, SIGKILL safety."""
 
+import fcntl
 import multiprocessing
 import os
 import signal
@@ -121,11 +122,15 @@ def test_sigkill_mid_download_leaves_no_entry(tmp_path):
     cache = ShardCache(tmp_path / "c", "k")
     assert cache.try_pin("shard-00000.arrow", 2000) is None  # nothing looks complete
     assert [x.name for x in (tmp_path / "c" / "k").glob(".shard-00000.arrow.*.tmp")]
-    # the dead writer's lock is gone: the next reader downloads at once and cleans up
-    t0 = time.monotonic()
+    # the dead writer's lock is gone (a non-blocking flock gets it at once, else
+    # BlockingIOError): the next reader downloads and cleans up
+    fd = os.open(tmp_path / "c" / "k" / ".locks" / "shard-00000.arrow.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
     with cache.download_lock("shard-00000.arrow"):
         cache.write_entry("shard-00000.arrow", 2000, lambda f: f.write(b"y" * 2000))
-    assert time.monotonic() - t0 < 5
     pin = cache.try_pin("shard-00000.arrow", 2000)
     assert pin is not None
     pin.close()

@@ -3,6 +3,8 @@ clear errors. Traffic goes through a seeded loopback fault-injection proxy."""
 
 import json
 import logging
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow.fs as pafs
@@ -77,12 +79,21 @@ def test_persistent_503_gives_up_in_bounded_time(s3_server, remote_url, tmp_path
     )
     with FaultProxy(s3_server, mode="503") as proxy:
         ds = fastload.open_dataset(remote_url, cache_dir=tmp_path, storage_options=opts_via(proxy))
-        import time
+        # the retry loop's clock is virtual: its sleeps advance it, nothing else does, so the
+        # budget it spends is exactly the backoff it chose, whatever the machine's load
+        clock = [0.0]
+        slept = []
 
-        t0 = time.monotonic()
-        with pytest.raises(StorageError, match="still failing after") as info:
+        def sleep(s):
+            slept.append(s)
+            clock[0] += s
+
+        monkeypatch.setattr(fsmod, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
+        with pytest.raises(StorageError, match=r"still failing after (\d+) attempt") as info:
             ds[0]
-        assert time.monotonic() - t0 < 5
+    attempts = int(re.search(r"still failing after (\d+) attempt", str(info.value))[1])
+    assert attempts == len(slept) + 1 < 100  # it gave up on the time budget, not the count
+    assert 0 < sum(slept) <= 1.0  # total_s: the next backoff would have overrun it
     assert SECRET_KEY not in str(info.value) and ACCESS_KEY not in str(info.value)
 
 
