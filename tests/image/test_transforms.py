@@ -15,22 +15,45 @@ def _draw(sampler, n, h, w, seed=0, **kw):
     return np.array([sampler(rng, h, w, **kw) for _ in range(n)], dtype=np.int64)
 
 
-@pytest.mark.parametrize("shape", [(375, 500), (500, 375), (100, 100), (1, 1), (2, 300),
-                                   (300, 2), (17, 23)])
-def test_reference_sampler_equals_twin(shape):
-    for seed in range(200):
-        a = sample_crop_reference(np.random.default_rng(seed), *shape)
-        b = ref.sample_crop_tf(np.random.default_rng(seed), *shape)
-        assert a == b
+def tf_height_law(size, area, ratio, grid=200_001):
+    """P(crop height = h) of TF's sample_distorted_bounding_box on a ``size`` x ``size``
+    image with no coverage constraint, as a law rather than a procedure: the aspect r is
+    uniform on ``ratio``; given r the height is uniform over the integers from
+    round(sqrt(min_area / r)) to round(sqrt(max_area / r)) (TF's GenerateRandomCrop; the
+    width clamp never binds on a square image with these ranges). Integrated over r on a
+    fine grid. Returns (heights, probabilities)."""
+    total = float(size * size)
+    r = ratio[0] + (ratio[1] - ratio[0]) * (np.arange(grid) + 0.5) / grid
+    lo = np.round(np.sqrt(area[0] * total / r)).astype(np.int64)
+    hi = np.round(np.sqrt(area[1] * total / r)).astype(np.int64)
+    assert (np.round(hi * r) <= size).all() and (hi <= size).all()
+    density = np.zeros(size + 2)
+    np.add.at(density, lo, 1.0 / (hi - lo + 1))
+    np.add.at(density, hi + 1, -1.0 / (hi - lo + 1))
+    p = np.cumsum(density)[: size + 1] / grid
+    return np.arange(size + 1), p
 
 
-@pytest.mark.parametrize("shape", [(375, 500), (500, 375), (100, 100), (1, 1), (2, 300),
-                                   (300, 2), (17, 23)])
-def test_nvidia_sampler_equals_twin(shape):
-    for seed in range(200):
-        a = sample_crop_nvidia(np.random.default_rng(seed), *shape)
-        b = ref.sample_crop_dali(np.random.default_rng(seed), *shape)
-        assert a == b
+def chi2_pvalue(samples, heights, p, bins=24):
+    edges = np.linspace(heights[p > 0].min(), heights[p > 0].max() + 1, bins + 1)
+    observed, _ = np.histogram(samples, edges)
+    expected = np.histogram(heights, edges, weights=p)[0] * len(samples)
+    return stats.chisquare(observed, expected * observed.sum() / expected.sum()).pvalue
+
+
+def test_reference_height_law_is_tf_s():
+    """TF draws the crop height uniformly given the aspect (so the area is not uniform,
+    unlike torchvision's and DALI's samplers); compared with that law, written above
+    independently of the sampler, by a chi-square test over 24 height bins."""
+    area, ratio = (0.05, 0.5), (0.75, 1.33)
+    boxes = _draw(sample_crop_reference, 4000, 1000, 1000, area=area, min_object_covered=0.0)
+    heights, p = tf_height_law(1000, area, ratio)
+    assert chi2_pvalue(boxes[:, 2], heights, p) > 1e-3
+    # the test sees an area-uniform law (torchvision's) on the same ranges: p < 1e-10
+    rng = np.random.default_rng(1)
+    a = rng.uniform(*area, 4000) * 1e6
+    r = rng.uniform(*ratio, 4000)
+    assert chi2_pvalue(np.round(np.sqrt(a / r)), heights, p) < 1e-10
 
 
 @pytest.mark.parametrize("sampler", [sample_crop_reference, sample_crop_nvidia])
