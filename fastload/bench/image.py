@@ -258,26 +258,35 @@ def _transform_rows(threads, quick, peer_python):
     def vs(name, ref):
         return per_repeat(t[name], t[ref])
 
+    def cpu(name, ref, note=""):  # CPU seconds (of the process that ran each) agree?
+        text = f"CPU-time ratio {t[name].cpu / t[ref].cpu:.2f}"
+        return f"{note}; {text}" if note else text
+
     r = rate["train"]
     yield reference("resnet50_train fastload", r,
                     f"preset nvidia, float32 CHW into a reused slot, {backend()}; {where}; "
                     f"{threads} thread(s), median of {repeats}")
     if tv is not None:
-        yield peer("train torchvision.io + v2", rate["tv_io_train"], r, info["version"],
+        yield peer("train torchvision.io + v2", rate["tv_io_train"], r,
+                   cpu("tv_io_train", "train", info["version"]),
                    goal=">= 2.3", ratio_range=vs("tv_io_train", "train"))
-        yield peer("train torchvision + PIL", rate["tv_pil_train"], r, goal=">= 3",
+        yield peer("train torchvision + PIL", rate["tv_pil_train"], r,
+                   cpu("tv_pil_train", "train"), goal=">= 3",
                    ratio_range=vs("tv_pil_train", "train"))
     if dali_version is not None:
-        yield peer("train DALI CPU pipeline", rate["dali_train"], r, dali_version,
+        yield peer("train DALI CPU pipeline", rate["dali_train"], r,
+                   cpu("dali_train", "train", dali_version),
                    goal=">= 2.5", ratio_range=vs("dali_train", "train"))
     if sp is not None:
-        yield peer("train SPDL", rate["spdl_train"], r, sp_info["version"],
+        yield peer("train SPDL", rate["spdl_train"], r,
+                   cpu("spdl_train", "train", sp_info["version"]),
                    ratio_range=vs("spdl_train", "train"))
     if sj8 is not None:
         note = "simplejpeg (libjpeg-turbo) full frame at 1/8 scale; ratio = resnet50_train / this"
         if n_cmyk:
             note += f" ({n_cmyk} CMYK files simplejpeg cannot read: Pillow draft)"
-        yield baseline("full decode 1/8 simplejpeg (floor)", rate["sj_decode8"], note,
+        yield baseline("full decode 1/8 simplejpeg (floor)", rate["sj_decode8"],
+                       cpu("sj_decode8", "train", note),
                        ratio=r / rate["sj_decode8"], goal=">= 0.9",
                        ratio_range=vs("sj_decode8", "train"))
     yield baseline("full decode 1/8 PIL draft", rate["pil_decode8"],
@@ -290,14 +299,16 @@ def _transform_rows(threads, quick, peer_python):
     yield reference("resnet50_eval fastload", e,
                     "preset nvidia, float32 CHW, resize 256 + crop 224 fused")
     if tv is not None:
-        yield peer("eval torchvision.io + v2", rate["tv_io_eval"], e, goal=">= 2.0",
+        yield peer("eval torchvision.io + v2", rate["tv_io_eval"], e, cpu("tv_io_eval", "eval"),
+                   goal=">= 2.0",
                    ratio_range=vs("tv_io_eval", "eval"))
-        yield peer("eval torchvision + PIL", rate["tv_pil_eval"], e,
+        yield peer("eval torchvision + PIL", rate["tv_pil_eval"], e, cpu("tv_pil_eval", "eval"),
                    ratio_range=vs("tv_pil_eval", "eval"))
     if sp is not None:
-        yield peer("eval SPDL", rate["spdl_eval"], e, ratio_range=vs("spdl_eval", "eval"))
+        yield peer("eval SPDL", rate["spdl_eval"], e, cpu("spdl_eval", "eval"),
+                   ratio_range=vs("spdl_eval", "eval"))
     if dali_version is not None:
-        yield peer("eval DALI CPU pipeline", rate["dali_eval"], e,
+        yield peer("eval DALI CPU pipeline", rate["dali_eval"], e, cpu("dali_eval", "eval"),
                    ratio_range=vs("dali_eval", "eval"))
     yield from failed
 
