@@ -125,7 +125,7 @@ def nonsilent_region(x, *, cutoff_db=-60.0, window=2048, reset_interval=8192,
     threshold is 0).
 
     ``accumulate="float32"`` (default, both RNN-T presets) is DALI's arithmetic bit for
-    bit: a float32 running sum ``(s + x[i + W - 1]^2) - x[i - 1]^2``, restarted from a
+    bit: a float32 running sum ``(s - x[i - 1]^2) + x[i + W - 1]^2``, restarted from a
     sequential float32 sum whenever the window ends on a multiple of ``reset_interval``,
     float32 mean, threshold and comparisons: identical bounds to DALI 2.4 on every signal
     of ``tests/equivalence/test_audio_dali.py``. The rounding drift matters where the

@@ -71,10 +71,12 @@ def _trim_inputs():
         xs.append(x)
     for seed in range(4):
         xs.append(speech_like(2.5, seed))
-    # a tone ending in digital silence, speed-perturbed (the 2,730-sample case of issue 14)
-    tone = np.sin(2 * np.pi * 440 * np.arange(40000) / 16000).astype(np.float32)
-    tone[30000:] = 0
-    xs.append(resample(tone, 16000, speed_target_rate(16000, 1.1), antialias=False))
+    # tones ending in digital silence, speed-perturbed (issue 14's 2,730-sample case): the
+    # float32 running power keeps a residue above -60 dB until the next restart
+    tone = np.sin(2 * np.pi * 440 * np.arange(48000) / 16000).astype(np.float32)
+    tone[32000:] = 0
+    for s in (1.05, 1.1):
+        xs.append(resample(tone, 16000, speed_target_rate(16000, s), antialias=False))
     xs += [np.ones(100, np.float32), np.zeros(5000, np.float32)]
     return xs
 
@@ -92,9 +94,11 @@ def test_nonsilent_region_bounds_identical_to_dali(args):
 
 
 def test_float64_trim_differs_from_dali_where_drift_decides():
-    # documents why float32 is the default: the exact sums end the region elsewhere
+    # documents why float32 is the default: exact sums end the region elsewhere, by
+    # thousands of samples on a speed-perturbed tone (measured 5,313 samples at s = 1.05)
     xs = _trim_inputs()
     begin, length = run_cpu(lambda a: fn.nonsilent_region(a, device="cpu"), xs)
-    differ = sum(nonsilent_region(x, accumulate="float64") != (int(begin[i]), int(length[i]))
-                 for i, x in enumerate(xs))
-    assert differ >= 1
+    gaps = [int(length[i]) - nonsilent_region(x, accumulate="float64")[1]
+            for i, x in enumerate(xs)]
+    assert sum(g != 0 for g in gaps) >= 3
+    assert max(gaps[-4:-2]) > 3000  # the two tones (before the last two inputs)

@@ -162,7 +162,7 @@ def resample(x, orig_rate, new_rate, lobes=16, antialias=True):
 
 def dali_moving_mean_square(x, window, reset_interval=8192):
     """DALI 2.4's float32 moving power, one float32 operation at a time: a running sum
-    ``(s + x[i + w - 1]^2) - x[i - 1]^2`` restarted from a sequential float32 sum when the
+    ``(s - x[i - 1]^2) + x[i + w - 1]^2`` restarted from a sequential float32 sum when the
     window's last sample is a positive multiple of ``reset_interval``."""
     x = np.asarray(x, dtype=np.float32)
     m = len(x) - window + 1
@@ -176,7 +176,7 @@ def dali_moving_mean_square(x, window, reset_interval=8192):
                 s = np.float32(s + v * v)
         else:
             a, b = x[i + window - 1], x[i - 1]
-            s = np.float32(np.float32(s + a * a) - b * b)
+            s = np.float32(np.float32(s - b * b) + a * a)
         out[i] = s * inv
     return out
 
