@@ -134,8 +134,8 @@ def nonsilent_region(x, *, cutoff_db=-60.0, window=2048, reset_interval=8192,
     of 9 speech files, 2,730 samples on a speed-perturbed tone ending in silence). The
     "reference" preset uses float32 too: the reference pins DALI 0.28, whose kernel also
     accumulates in float32. ``accumulate="float64"`` uses float64 sums (restarted every
-    ``reset_interval`` windows), the region the formula above means. DALI's
-    ``reset_interval=-1`` is not reproduced (here: never restart).
+    ``reset_interval`` windows), the region the formula above means.
+    ``reset_interval <= 0`` never restarts (DALI's ``-1``).
 
     Parameters
     ----------
