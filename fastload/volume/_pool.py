@@ -20,7 +20,9 @@ free list under the lock on the next :meth:`OutputPool.empty`.
 
 import collections
 import math
+import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -28,6 +30,20 @@ __all__ = ["OutputPool"]
 
 #: capacities are rounded up to 2 MiB (the transparent huge page size)
 _ALIGN = 2 << 20
+
+#: every pool, so a forked child gets fresh locks (a lock some other thread of the parent
+#: held at the fork would otherwise never be released in the child: torch's DataLoader
+#: forks its workers by default on Linux)
+_POOLS = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for pool in list(_POOLS):
+        pool._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Lease:
@@ -77,6 +93,7 @@ class OutputPool:
         self._returned = collections.deque()
         self.hits = 0
         self.misses = 0
+        _POOLS.add(self)
 
     def empty(self, shape, dtype):
         """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (like ``np.empty``)."""

@@ -193,3 +193,28 @@ def test_resample_from_threads_with_a_shared_pool(monkeypatch):
         t.join()
     assert errors == []
     assert pool.stats()["hits"] > 0
+
+
+def test_forked_child_does_not_inherit_a_held_lock():
+    """A fork while another thread holds the pool's lock (torch's DataLoader forks its
+    workers): the child gets a fresh lock. Run in a fresh interpreter with a timeout, so a
+    regression fails instead of hanging the suite."""
+    code = (
+        "import os, sys, numpy as np\n"
+        "from fastload.volume._pool import OutputPool\n"
+        "pool = OutputPool(min_bytes=0)\n"
+        "pool._lock.acquire()\n"  # as if another thread were inside the pool at the fork
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    import signal; signal.alarm(60)\n"  # a regressed child dies instead of hanging
+        "    a = pool.empty((MB,), np.uint8); a.fill(1); del a\n"
+        "    b = pool.empty((MB,), np.uint8)\n"
+        "    os._exit(0 if pool.stats()['hits'] == 1 else 3)\n"
+        "pool._lock.release()\n"
+        "sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    ).replace("MB", str(MB))
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code], timeout=120, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
