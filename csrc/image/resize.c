@@ -175,18 +175,10 @@ static int make_coeffs(double in0, double len, int in_size, int out_size, int fl
 
 typedef float v4f __attribute__((vector_size(16)));
 
-#if defined(FL_X86) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define FL_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef FL_CLONES
-#define FL_CLONES
-#endif
-
-/* dst[i] = sum_k w[k] * rows[k][i] for i < len */
-FL_CLONES static void blend_rows(float *restrict dst, const uint8_t *const *rows,
-                                 const float *w, int n, int len)
+/* dst[i] = sum_k w[k] * rows[k][i] for i < len (portable; blend_rows_avx2 is the AVX2 one,
+ * so no target clones here: FL_SIMD_PORTABLE really runs baseline code) */
+static void blend_rows(float *restrict dst, const uint8_t *const *rows, const float *w, int n,
+                       int len)
 {
     const uint8_t *restrict r0 = rows[0];
     float w0 = w[0];
