@@ -49,8 +49,12 @@ HEADLINES = [
     ]),
     ("KiTS19 trilinear resample (600x512x512, align_corners)", "volume",
      "resample f32->f32 fastload", [
-         ("volume", "resample f32->f32 torch interpolate", "torch interpolate"),
+         ("volume", "resample f32->f32 torch interpolate", "torch interpolate (both allocating, "
+          "in a churned process)"),
      ]),
+    ("KiTS19 nearest resample of uint8 labels (600x512x512)", "volume", "nearest u8 fastload", [
+        ("volume", "nearest u8 torch mode='nearest'", "torch interpolate nearest"),
+    ]),
     ("3D U-Net train patch (128^3)", "volume", "unet3d_train (cached boxes)", [
         ("volume", "unet3d_train reference transforms numpy/scipy",
          "the reference's numpy/scipy transforms"),
