@@ -97,10 +97,12 @@ def _rate(row):
 
 
 def _ratio(row):
+    """``median x (min-max)`` over the repeats, or the median alone."""
+    text = f"{row['ratio']:.2f}x"
     lo_hi = row.get("ratio_range")
     if lo_hi and f"{lo_hi[0]:.2f}" != f"{lo_hi[1]:.2f}":
-        return f"{lo_hi[0]:.2f}-{lo_hi[1]:.2f}x"
-    return f"{row['ratio']:.2f}x" if row.get("ratio") is not None else "?"
+        text += f" ({lo_hi[0]:.2f}-{lo_hi[1]:.2f})"
+    return text
 
 
 def table(path):
@@ -110,8 +112,10 @@ def table(path):
     m = header["machine"]
     peers = ", ".join(f"{k} {v}" for k, v in sorted(header["versions"].items()) if v)
     load_avg = m.get("load_avg_at_start")
+    command = header.get("command") or "fastload bench all"
+    command = re.sub(r" --note( \S.*?)?(?= --|$)", "", command)
     lines = [
-        f"Measured {header['started'][:10]} by `{header.get('command') or 'fastload bench all'}`"
+        f"Measured {header['started'][:10]} by `{command}`"
         f" (fastload {header.get('git_commit') or header.get('fastload')}) on {m['cpu_model']},"
         f" {header['threads']} thread(s), {m['cores_usable']} usable cores"
         + (f", load average {load_avg[0]:.1f} at the start" if load_avg else "") + ".",
@@ -120,8 +124,8 @@ def table(path):
         lines.append(header["note"])
     lines += [
         f"Versions: {peers}.",
-        "Ratios are fastload / peer from one run, min-max over the interleaved repeats "
-        "(a single figure: every repeat agreed to 0.01x).",
+        "Ratios are fastload / peer from one run: the median, then the min-max over the "
+        "interleaved repeats (none: every repeat agreed to 0.01x).",
         "",
         "| workload | fastload | vs (fastload / peer) |",
         "|---|---|---|",

@@ -151,6 +151,24 @@ def check(concerns, *, threads=1, peer_python=None):
     return versions, skips
 
 
+def _command():
+    """The ``fastload bench ...`` command line (the ``--note`` text is stored apart)."""
+    argv = sys.argv[1:]
+    if argv[:1] != ["bench"]:
+        return None
+    out, skip = [], False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg == "--note":
+            skip = True
+            continue
+        if not arg.startswith("--note="):
+            out.append(arg)
+    return " ".join(["fastload", "bench", *out])
+
+
 def _root():
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -195,8 +213,7 @@ def run_all(concerns=None, *, threads=1, quick=False, json_path=None, peer_pytho
         write({
             "type": "header",
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(["fastload", "bench", *sys.argv[2:]]) if sys.argv[1:2] == [
-                "bench"] else None,
+            "command": _command(),
             "threads": threads,
             "quick": quick,
             "fastload": getattr(fastload, "__version__", None),

@@ -1,8 +1,11 @@
 """The README's performance table is generated from the committed results file."""
 
 import json
+from pathlib import Path
 
-from fastload.bench.results import table
+from fastload.bench.results import readme_block, table
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write(path, rows):
@@ -35,7 +38,14 @@ def test_table_rows_ranges_and_missing_peers(tmp_path):
     assert "simplejpeg 1.9.0" in lines[2] and "torchaudio" not in lines[2]  # not installed
     train = next(x for x in lines if x.startswith("| ResNet-50 train"))
     assert "| 534/s |" in train
-    assert "2.16-2.60x torchvision.io + v2" in train and "2.81x DALI CPU" in train
+    assert "2.43x (2.16-2.60) torchvision.io + v2" in train and "2.81x DALI CPU" in train
     assert "torchvision + PIL" not in train  # not in the file: left out, not invented
     assert any(x.startswith("| log-mel alone | 7,705x real time |") for x in lines)
     assert not any(x.startswith("| ResNet-50 eval") for x in lines)
+
+
+def test_readme_table_is_the_committed_run():
+    path, body, generated = readme_block(ROOT / "README.md")
+    assert path.parent == ROOT / "benchmarks" / "results" and path.exists(), path
+    # regenerate with: python -m fastload.bench.results README.md
+    assert body == generated
