@@ -17,7 +17,7 @@ import numpy as np
 from fastload.errors import SchemaError
 from fastload.pipelines._keys import field
 from fastload.transforms import Transform
-from fastload.volume.resample import resample_to_spacing, resampled_shape
+from fastload.volume.resample import output_pool, resample_to_spacing, resampled_shape
 from fastload.volume.sliding_window import prepare_eval, sliding_windows
 from fastload.volume.transforms import (
     BrightnessParams,
@@ -190,8 +190,10 @@ def unet3d_preprocess(
     new = resampled_shape(img.shape, spacing, target) if resample else img.shape
     widths = pad_widths(new, min_shape)
     padded = tuple(n + b + a for n, (b, a) in zip(new, widths, strict=False))
-    img_out = np.empty((1,) + padded, np.float32)
-    lab_out = np.empty((1,) + padded, np.uint8)
+    # from the volume output pool: no page-fault stall in a long-lived builder process
+    # (every voxel is written below: the interior by the kernels, the border by _edge_fill)
+    img_out = output_pool.empty((1,) + padded, np.float32)
+    lab_out = output_pool.empty((1,) + padded, np.uint8)
     interior = tuple(slice(b, b + n) for n, (b, _) in zip(new, widths, strict=False))
     img_in, lab_in = img_out[0][interior], lab_out[0][interior]
     if resample:

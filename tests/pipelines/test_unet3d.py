@@ -36,6 +36,20 @@ def test_preprocess_matches_twin(case, dtype):
     assert set(np.unique(gl)) == {0, 1, 2}
 
 
+def test_preprocess_into_recycled_pool_buffers_is_identical(case, pre):
+    """The outputs come from the volume output pool: buffers left full of garbage by an
+    earlier user must not show through (every voxel, padding included, is written)."""
+    from fastload.volume import output_pool
+
+    for dtype, fill in ((np.float32, np.nan), (np.uint8, 255)):
+        junk = output_pool.empty((1, 128, 128, 128), dtype)
+        junk.fill(fill)
+        del junk  # back in the pool, dirty
+    gi, gl = unet3d_preprocess(*case)
+    np.testing.assert_array_equal(gi, pre[0])
+    np.testing.assert_array_equal(gl, pre[1])
+
+
 def test_preprocess_no_resample_and_channel_axis(case):
     img, lab, _ = case
     gi, gl = unet3d_preprocess(img[None], lab[None], (1.6, 1.2, 1.2))
