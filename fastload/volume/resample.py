@@ -239,6 +239,7 @@ def resample_to_spacing(
                 _nearest_bytes(s.view(np.uint8), d.view(np.uint8), zi, yi, xi, n_threads)
             return out
         for s, d in zip(src3, dst3, strict=False):
+            s = _readonly(s)
             if n_threads > 1:
                 _run_parallel(_nb.nearest_parallel, n_threads, s, d, zi, yi, xi, n_threads)
             else:
@@ -255,7 +256,7 @@ def resample_to_spacing(
     planes = np.empty((n_threads, h_in, w_in), np.float32)
     rows = np.empty((n_threads, w_in), np.float32)
     for s, d in zip(src3, dst3, strict=False):
-        args = (s, d, *z, *y, *x)
+        args = (_readonly(s), d, *z, *y, *x)
         if n_threads > 1:
             _run_parallel(
                 _nb.trilinear_parallel, n_threads, *args, planes, rows, norm, lo, hi, mean, std
@@ -263,6 +264,15 @@ def resample_to_spacing(
         else:
             _nb.trilinear_range(*args, planes[0], rows[0], 0, new[0], norm, lo, hi, mean, std)
     return out
+
+
+def _readonly(a):
+    """``a`` as a read-only view: the numba kernels see one array type per dtype and
+    layout whether the caller's volume is writable or not, so each compiles once."""
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def _nearest_bytes(src, dst, zi, yi, xi, n_threads):
