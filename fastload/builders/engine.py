@@ -213,8 +213,7 @@ def run_build(
             index_by=index_by, shard_size_bytes=shard_size_bytes, progress=progress,
         )
     out = Path(out)
-    if (out / "manifest.json").exists():
-        raise SourceError(f"{out}: a complete dataset is already there; remove it to rebuild")
+    _refuse_complete(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     parts = [items[i : i + samples_per_part] for i in range(0, len(items), samples_per_part)]
@@ -252,10 +251,14 @@ def run_build(
         for row, key in enumerate(keys):
             splits.setdefault(str(key), []).append(row)
         user_metadata["splits"] = dict(sorted(splits.items()))
-    manifest = merge_parts(
-        out, [_part_dir(out, k) for k in range(len(parts))], metadata=user_metadata, created_at=None
-    )
-    shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
+    with _signals_deferred():  # a Ctrl-C here would leave a complete dataset plus .parts/
+        manifest = merge_parts(
+            out,
+            [_part_dir(out, k) for k in range(len(parts))],
+            metadata=user_metadata,
+            created_at=None,
+        )
+        shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
     return BuildResult(
         path=out,
         rows=manifest["num_rows"],
@@ -266,6 +269,16 @@ def run_build(
         seconds=time.perf_counter() - started,
         manifest=manifest,
     )
+
+
+def _refuse_complete(out):
+    """Raise SourceError when ``out`` already holds a complete dataset. The manifest is
+    written last, after every shard is in place: a ``.parts`` folder beside it is only what
+    a build killed in its last step left, and is removed first."""
+    out = Path(out)
+    if (out / "manifest.json").exists():
+        shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
+        raise SourceError(f"{out}: a complete dataset is already there; remove it to rebuild")
 
 
 def _check_count(name, value):
@@ -283,8 +296,7 @@ def check_source(src, out, *, samples_per_shard=None):
     if not src.is_dir():
         what = "is not a folder" if src.exists() else "does not exist"
         raise SourceError(f"{src}: source folder {what}")
-    if (out / "manifest.json").exists():
-        raise SourceError(f"{out}: a complete dataset is already there; remove it to rebuild")
+    _refuse_complete(out)
     if samples_per_shard is not None:
         _check_count("samples_per_shard", samples_per_shard)
 
@@ -329,21 +341,46 @@ def _exit_on_second_interrupt():
 
 
 @contextmanager
+def _signals_deferred():
+    """SIGINT/SIGTERM arriving in here are recorded, then delivered again to the usual
+    handler on the way out: for short steps that must not stop half-way."""
+    if not _in_main_thread():
+        yield
+        return
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    caught = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in sigs}
+    try:
+        yield
+    finally:
+        for s in sigs:
+            signal.signal(s, previous[s] if previous[s] is not None else signal.SIG_DFL)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
+
+
+@contextmanager
 def _children_ignore_interrupts():
     """Workers started in here begin life with SIGINT/SIGTERM blocked (the signal mask is
     inherited through fork and exec) and ignore them as their first act, so a Ctrl-C that
     reaches the whole process group never interrupts a worker, not even while it starts
-    up; the parent stops them. Only this thread blocks them meanwhile: the process still
-    takes a Ctrl-C on another thread, or here right after (a blocked signal waits)."""
+    up; the parent stops them.
+
+    This thread blocks them meanwhile, but the kernel may hand the signal to another
+    thread of the process, and Python then runs the handler here anyway, possibly in the
+    middle of ``Process.start()`` (a child spawned, its start-up data not yet written: it
+    would die with a traceback, unknown to the cleanup). So the signals are also deferred
+    (:func:`_signals_deferred`) until every started worker is known."""
     if not _in_main_thread():
         yield
         return
-    sigs = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)  # a pending Ctrl-C is raised here
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    with _signals_deferred():
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
 
 
 def _die_with_parent(parent_pid):

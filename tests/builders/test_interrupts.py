@@ -22,6 +22,7 @@ from fastload import builders
 from fastload.builders.engine import run_build
 from fastload.builders.imagenet import ImageEncoder, list_imagenet
 from fastload.cli import main
+from fastload.errors import SourceError
 from fastload.testing.build_faults import FaultyEncoder
 from fastload.testing.data import make_imagenet
 
@@ -159,7 +160,42 @@ def test_signal_at_many_points_then_rerun_is_identical(
         # a SIGKILL may land after the manifest was committed, before the process exited
         if proc.returncode != 0 and not (out / "manifest.json").exists():
             builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
+        elif proc.returncode != 0 and (out / ".parts").exists():
+            assert sig == signal.SIGKILL, f"{where}: Ctrl-C in the commit step left .parts/"
+            # killed between the manifest and the clean-up: a rerun refuses the complete
+            # dataset and removes the leftovers
+            with pytest.raises(SourceError, match="already there"):
+                builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
         assert _files(out) == reference, where
+
+
+def test_complete_dataset_with_leftover_parts_is_refused_and_cleaned(raw, reference, tmp_path):
+    """A build killed after writing its manifest, before removing .parts/: the dataset is
+    complete (the manifest comes last); a rerun refuses it and removes the leftovers."""
+    out = tmp_path / "ds"
+    builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
+    (out / ".parts" / "part-00000").mkdir(parents=True)
+    (out / ".parts" / "part-00000" / "manifest.json").write_text("{}")
+    with pytest.raises(SourceError, match="already there"):
+        builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
+    assert _files(out) == reference
+
+
+def test_interrupt_in_the_commit_step_finishes_it_first(raw, reference, tmp_path, monkeypatch):
+    """A Ctrl-C while parts are merged is held until the merge and clean-up are done."""
+    import fastload.builders.engine as engine
+
+    real_merge = engine.merge_parts
+
+    def merge_then_ctrl_c(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # arrives in the middle of the commit step
+        return real_merge(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "merge_parts", merge_then_ctrl_c)
+    out = tmp_path / "ds"
+    with pytest.raises(KeyboardInterrupt):
+        builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
+    assert _files(out) == reference
 
 
 @pytest.mark.parametrize("workers", [0, 2])

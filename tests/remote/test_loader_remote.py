@@ -119,4 +119,11 @@ def test_process_workers_keep_cache_under_limit(remote_url, local_ds, storage_op
     finally:
         rl.close()
     assert_batches_equal(got, ref)
-    assert used <= limit
+    # The limit binds unpinned entries; shards readers hold open may push past it (the
+    # documented "correctness over the bound"). Under load the two workers can hold more
+    # than their windows for a moment, so: bounded by limit + what readers may pin ...
+    shard = int(local.shard_nbytes().max())
+    assert used <= limit + 2 * (2 + 2) * shard, (used, limit)
+    # ... and once nobody holds a shard, everything over the limit is evictable.
+    ds._store.cache.make_room(0)
+    assert ds._store.cache.used_bytes() <= limit
