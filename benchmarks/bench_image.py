@@ -26,6 +26,7 @@ def _over(fn):
     def run():
         for i, f in enumerate(FILES):
             fn(i, f)
+
     return run
 
 
@@ -75,7 +76,15 @@ def test_resized_crop_float32_chw(benchmark, decoded):
     def run():
         for img in decoded:
             h, w = img.shape[:2]
-            resized_crop(img, (h // 8, w // 8, 3 * h // 4, 3 * w // 4), 224, dtype="float32",
-                         layout="CHW", mean=(123.7, 116.3, 103.5), std=(58.4, 57.1, 57.4),
-                         out=out)
+            resized_crop(
+                img,
+                (h // 8, w // 8, 3 * h // 4, 3 * w // 4),
+                224,
+                dtype="float32",
+                layout="CHW",
+                mean=(123.7, 116.3, 103.5),
+                std=(58.4, 57.1, 57.4),
+                out=out,
+            )
+
     benchmark(run)

@@ -15,10 +15,14 @@ from pathlib import Path
 from fastload.bench.harness import THREAD_VARS, late_thread_vars
 
 _HERE = Path(__file__).resolve().parent
-_PATHS = [a.split("::")[0] for a in sys.argv[1:] if not a.startswith("-") and os.path.exists(
-    a.split("::")[0])]
+_PATHS = [
+    a.split("::")[0]
+    for a in sys.argv[1:]
+    if not a.startswith("-") and os.path.exists(a.split("::")[0])
+]
 _ONLY_HERE = bool(_PATHS) and all(
-    _HERE in (Path(p).resolve(), *Path(p).resolve().parents) for p in _PATHS)
+    _HERE in (Path(p).resolve(), *Path(p).resolve().parents) for p in _PATHS
+)
 _LATE = late_thread_vars() if _ONLY_HERE else ["run with other tests"]
 # numba keeps its default pool: the suites time 2-thread kernels too (threads= per call)
 _VARS = [v for v in THREAD_VARS if v != "NUMBA_NUM_THREADS"]

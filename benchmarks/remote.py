@@ -114,8 +114,15 @@ def resnet(args):
         )
 
         def epoch(ds):
-            ld = Loader(ds, transform=tf, batch_size=BATCH, num_threads=1, seed=0,
-                        order="shard_blocks", epoch_end="drop")
+            ld = Loader(
+                ds,
+                transform=tf,
+                batch_size=BATCH,
+                num_threads=1,
+                seed=0,
+                order="shard_blocks",
+                epoch_end="drop",
+            )
             t0 = time.perf_counter()
             n = sum(len(b["image"]) for b in ld)
             dt = time.perf_counter() - t0
@@ -173,11 +180,20 @@ def bytes_per_rank(args):
         ratios = []
         for rank in range(args.ranks):
             ds = fastload.open_dataset(
-                url, cache_dir=root / f"node{rank}", cache_limit=limit,
+                url,
+                cache_dir=root / f"node{rank}",
+                cache_limit=limit,
                 storage_options=server.options,
             )
-            ld = Loader(ds, batch_size=args.batch, rank=rank, world_size=args.ranks,
-                        order="shard_blocks", shard_window=args.window, num_threads=1)
+            ld = Loader(
+                ds,
+                batch_size=args.batch,
+                rank=rank,
+                world_size=args.ranks,
+                order="shard_blocks",
+                shard_window=args.window,
+                num_threads=1,
+            )
             for epoch in range(args.epochs):
                 ld.set_epoch(epoch)
                 for _ in ld:

@@ -103,8 +103,9 @@ def quality(args):
         if name == "global":
             order = epoch_order(n, args.seed, 0)
         else:
-            order = shard_block_order(shard_of, args.seed, 0, world_size=w, batch_size=b,
-                                      shard_window=m)
+            order = shard_block_order(
+                shard_of, args.seed, 0, world_size=w, batch_size=b, shard_window=m
+            )
         seqs = rank_sequences(order, n, w, b)
         classes, shards_per, corr, opened, ratio = [], [], [], [], []
         for seq in seqs:
@@ -132,7 +133,8 @@ def quality(args):
 def scale(args):
     print(
         "| shard size | nodes | ranks | shards/rank | node download, shard_blocks (GB/epoch) | "
-        "node share (GB) | max open shards/rank | node cache (GB) = 8 x (max(open, window+2) + 1) shards | "
+        "node share (GB) | max open shards/rank | "
+        "node cache (GB) = 8 x (max(open, window+2) + 1) shards | "
         "node download, global (GB/epoch) | total egress shard_blocks / global (TB/epoch) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -151,12 +153,19 @@ def scale(args):
                 if name == "global":
                     order = epoch_order(N, args.seed, 0)
                 else:
-                    order = shard_block_order(shard_of, args.seed, 0, world_size=w,
-                                              batch_size=args.batch, shard_window=args.window)
+                    order = shard_block_order(
+                        shard_of,
+                        args.seed,
+                        0,
+                        world_size=w,
+                        batch_size=args.batch,
+                        shard_window=args.window,
+                    )
                 sh = shard_of[order[:used]]
                 pairs = np.unique(node_of * num_shards + sh)
-                node_bytes = np.bincount(pairs // num_shards, weights=sb[pairs % num_shards],
-                                         minlength=nodes)
+                node_bytes = np.bincount(
+                    pairs // num_shards, weights=sb[pairs % num_shards], minlength=nodes
+                )
                 res[name] = node_bytes
                 if name == "shard_blocks":
                     # working set of the busiest of a few sampled ranks

@@ -34,28 +34,34 @@ def _strict_message(msg):
     """libjpeg's text of a warning that strict mode refused, in fastload's words."""
     for prefix in _WARNING_PREFIXES:
         if msg.startswith(prefix):
-            msg = msg[len(prefix):]
+            msg = msg[len(prefix) :]
             break
-    return (f"JPEG data refused in strict mode: {msg} (libjpeg only warns about this; "
-            f"strict=False lets it pass)")
+    return (
+        f"JPEG data refused in strict mode: {msg} (libjpeg only warns about this; "
+        f"strict=False lets it pass)"
+    )
 
 
 def _decode_message(msg):
     """libjpeg's text of a fatal error, in fastload's words."""
     precision = "Unsupported JPEG data precision "
     if msg.startswith(precision):
-        bits = msg[len(precision):]
-        return (f"unsupported JPEG: {bits}-bit samples (data precision {bits}); fastload "
-                f"decodes 8-bit JPEGs only")
+        bits = msg[len(precision) :]
+        return (
+            f"unsupported JPEG: {bits}-bit samples (data precision {bits}); fastload "
+            f"decodes 8-bit JPEGs only"
+        )
     process = "Unsupported JPEG process: SOF type 0x"
     if msg.startswith(process):
         try:
-            sof = int(msg[len(process):], 16)
+            sof = int(msg[len(process) :], 16)
         except ValueError:
             sof = 0
         what = _SOF_PROCESSES.get(sof, f"SOF type 0x{sof:02x}")
-        return (f"unsupported JPEG process: {what}; fastload's libjpeg-turbo decodes "
-                f"baseline, extended sequential, progressive and arithmetic-coded JPEGs")
+        return (
+            f"unsupported JPEG process: {what}; fastload's libjpeg-turbo decodes "
+            f"baseline, extended sequential, progressive and arithmetic-coded JPEGs"
+        )
     return f"invalid JPEG data: {msg}"
 
 

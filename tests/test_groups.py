@@ -60,7 +60,11 @@ def run_tiny(tmp_path, blocked, ci):
         env["CI"] = "true"
     return subprocess.run(
         [sys.executable, "-c", RUN, ",".join(blocked), str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

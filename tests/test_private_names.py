@@ -107,9 +107,7 @@ def _scan():
                 continue
             if isinstance(value, ast.Name) and value.id in modules:
                 owner = modules[value.id]
-                if owner.rpartition(".")[0] == package and owner.rpartition(".")[2].startswith(
-                    "_"
-                ):
+                if owner.rpartition(".")[0] == package and owner.rpartition(".")[2].startswith("_"):
                     continue  # attribute of the package's own private module
                 found.append((rel, node.lineno, node.attr, f"{value.id}."))
             elif node.attr not in defined[path] and node.attr in everywhere:

@@ -274,9 +274,7 @@ def _flac_metadata(view, start, name):
                     f"exactly one (faulty file)"
                 )
             if length != 34:
-                raise DecodeError(
-                    f"{name}: FLAC STREAMINFO is {length} bytes long, expected 34"
-                )
+                raise DecodeError(f"{name}: FLAC STREAMINFO is {length} bytes long, expected 34")
             si = bytes(view[pos + 4 : pos + 38])
             v = int.from_bytes(si[10:18], "big")
             rate = v >> 44
@@ -309,9 +307,7 @@ _HEADER_WORDS = {
     _nb.H_RATE_CODE: "sample rate code 15 is invalid",
     _nb.H_CHANNEL_CODE: "the channel assignment code is reserved (expected 0 to 10)",
     _nb.H_BPS_CODE: "bit depth code 3 is reserved",
-    _nb.H_NO_RATE: (
-        "the stream has no STREAMINFO and this header does not code its sample rate"
-    ),
+    _nb.H_NO_RATE: ("the stream has no STREAMINFO and this header does not code its sample rate"),
     _nb.H_NO_BPS: "the stream has no STREAMINFO and this header does not code its bit depth",
 }
 

@@ -12,7 +12,6 @@ draws every random quantity into a frozen dataclass (``meta`` is the input array
 * :class:`StackFrames` ((n_mels, T) -> (ceil(T / subsample), n_mels * stack)).
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,8 +111,7 @@ class SpeedPerturb(Transform):
 
 
 # ----------------------------------------------------------------------------- trim
-def nonsilent_region(x, *, cutoff_db=-60.0, window=2048, reset_interval=8192,
-                     accumulate="float32"):
+def nonsilent_region(x, *, cutoff_db=-60.0, window=2048, reset_interval=8192, accumulate="float32"):
     """Leading/trailing silence detection with DALI ``NonsilentRegion`` semantics.
 
     The moving mean power ``mms[i] = mean(x[i : i + W] ** 2)`` (``W = min(window, n)``,
@@ -186,7 +184,10 @@ class TrimSilence(Transform):
 
     def apply(self, x, params=None):
         b, n = nonsilent_region(
-            x, cutoff_db=self.cutoff_db, window=self.window, reset_interval=self.reset_interval,
+            x,
+            cutoff_db=self.cutoff_db,
+            window=self.window,
+            reset_interval=self.reset_interval,
             accumulate=self.accumulate,
         )
         if n == 0:

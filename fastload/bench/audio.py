@@ -224,17 +224,33 @@ def _dali_audio(signals, flacs, threads):
     from nvidia import dali
     from nvidia.dali import fn, pipeline_def, types
 
-    kw = dict(batch_size=1, num_threads=max(1, threads), device_id=None, seed=0,
-              exec_async=False, exec_pipelined=False, prefetch_queue_depth=1)
+    kw = dict(
+        batch_size=1,
+        num_threads=max(1, threads),
+        device_id=None,
+        seed=0,
+        exec_async=False,
+        exec_pipelined=False,
+        prefetch_queue_depth=1,
+    )
 
     def features(x):
         x = fn.preemphasis_filter(x, preemph_coeff=0.97, border="zero")
-        spec = fn.spectrogram(x, nfft=512, window_length=320, window_step=160, power=2,
-                              center_windows=True, reflect_padding=True)
-        mel = fn.mel_filter_bank(spec, sample_rate=16000, nfilter=80, normalize=True,
-                                 mel_formula="slaney")
-        lm = fn.to_decibels(mel, multiplier=float(np.log(10)), reference=1.0,
-                            cutoff_db=float(np.log(1e-20)))
+        spec = fn.spectrogram(
+            x,
+            nfft=512,
+            window_length=320,
+            window_step=160,
+            power=2,
+            center_windows=True,
+            reflect_padding=True,
+        )
+        mel = fn.mel_filter_bank(
+            spec, sample_rate=16000, nfilter=80, normalize=True, mel_formula="slaney"
+        )
+        lm = fn.to_decibels(
+            mel, multiplier=float(np.log(10)), reference=1.0, cutoff_db=float(np.log(1e-20))
+        )
         return fn.normalize(lm, axes=[1])
 
     @pipeline_def(**kw)
@@ -252,8 +268,10 @@ def _dali_audio(signals, flacs, threads):
         return features(audio)
 
     out = {}
-    for name, make, inputs in (("dali_logmel", logmel, signals),
-                               ("dali_rnnt", rnnt, [np.frombuffer(f, np.uint8) for f in flacs])):
+    for name, make, inputs in (
+        ("dali_logmel", logmel, signals),
+        ("dali_rnnt", rnnt, [np.frombuffer(f, np.uint8) for f in flacs]),
+    ):
         pipe = make()
         pipe.build()
 
@@ -306,8 +324,10 @@ class _State:
         self.threads, self.quick, self.peer_python = threads, quick, peer_python
         self.paths, self.signals, self.flacs, self.seconds = _clips(quick)
         self.repeats = 3 if quick else 5
-        self.note = (f"{len(self.signals)} clips 2-16.5 s, {self.seconds:.0f} s audio, "
-                     f"{threads} thread(s), CPU time, median of {self.repeats}")
+        self.note = (
+            f"{len(self.signals)} clips 2-16.5 s, {self.seconds:.0f} s audio, "
+            f"{threads} thread(s), CPU time, median of {self.repeats}"
+        )
         self.dali = None
         mod, row = optional_import("nvidia.dali")
         if mod is None:
@@ -320,8 +340,12 @@ class _State:
                 _FAILED["nvidia.dali"] = broken("DALI CPU audio", why)
         self.ta = None
         ta, info, close, row = peer_contenders(
-            "fastload.bench.peers:torchaudio_audio", {"paths": self.paths, "threads": threads},
-            modules=["torch", "torchaudio"], peer_python=peer_python, threads=threads)
+            "fastload.bench.peers:torchaudio_audio",
+            {"paths": self.paths, "threads": threads},
+            modules=["torch", "torchaudio"],
+            peer_python=peer_python,
+            threads=threads,
+        )
         if row is not None:
             _FAILED["torchaudio"] = row
         else:
@@ -340,12 +364,24 @@ class _State:
             note = (notes or {}).get(name, "")
             goal = (notes or {}).get(name + ":goal")
             if name.startswith("fastload"):
-                yield variant(f"{group} {labels[name]}", rate, base,
-                              f"ratio = this / {labels[base_name]}" + (f"; {note}" if note else ""),
-                              unit=RT, ratio_range=[1 / x for x in spread])
+                yield variant(
+                    f"{group} {labels[name]}",
+                    rate,
+                    base,
+                    f"ratio = this / {labels[base_name]}" + (f"; {note}" if note else ""),
+                    unit=RT,
+                    ratio_range=[1 / x for x in spread],
+                )
             else:
-                yield peer(f"{group} {labels[name]}", rate, base, note, unit=RT, goal=goal,
-                           ratio_range=spread)
+                yield peer(
+                    f"{group} {labels[name]}",
+                    rate,
+                    base,
+                    note,
+                    unit=RT,
+                    goal=goal,
+                    ratio_range=spread,
+                )
 
     def log_mel_rows(self):
         from fastload.audio import log_mel
@@ -355,8 +391,9 @@ class _State:
         peers, _ = _peers()
         contenders = {
             "fastload": [lambda x=x: log_mel(x) for x in signals],
-            "fastload (out=)": [lambda x=x, o=o: log_mel(x, out=o)
-                                for x, o in zip(signals, out, strict=True)],
+            "fastload (out=)": [
+                lambda x=x, o=o: log_mel(x, out=o) for x, o in zip(signals, out, strict=True)
+            ],
         }
         labels = {"fastload": "fastload", "fastload (out=)": "fastload (out=)"}
         notes = {}
@@ -365,8 +402,9 @@ class _State:
             contenders["ta_fbank"] = self.ta["ta_fbank"]
             labels["ta_melspec"] = "torchaudio MelSpectrogram"
             labels["ta_fbank"] = "torchaudio compliance.kaldi.fbank"
-            notes["ta_melspec"] = (f"+ the same pre-emphasis, ln, per-feature normalisation; "
-                                   f"{self.ta_version}")
+            notes["ta_melspec"] = (
+                f"+ the same pre-emphasis, ln, per-feature normalisation; {self.ta_version}"
+            )
             notes["ta_melspec:goal"] = ">= 3"
             notes["ta_fbank"] = "80 bins, 20/10 ms frames, no dither (Kaldi's own recipe)"
         if self.dali is not None:
@@ -385,10 +423,12 @@ class _State:
         speeds = np.random.default_rng(7).uniform(0.85, 1.15, len(signals))
         pairs = list(zip(signals, speeds, strict=True))
         contenders = {
-            "fastload": [lambda x=x, s=s: resample(x, 16000, 16000 * s, antialias=False)
-                         for x, s in pairs],
-            "fastload (16 lobes, antialiased)": [lambda x=x, s=s: resample(x, 16000, 16000 * s)
-                                                 for x, s in pairs],
+            "fastload": [
+                lambda x=x, s=s: resample(x, 16000, 16000 * s, antialias=False) for x, s in pairs
+            ],
+            "fastload (16 lobes, antialiased)": [
+                lambda x=x, s=s: resample(x, 16000, 16000 * s) for x, s in pairs
+            ],
             "scipy resample_poly": [lambda x=x, s=s: _poly(x, 16000, s) for x, s in pairs],
         }
         if _optional("soxr") is not None:
@@ -406,8 +446,9 @@ class _State:
         contenders = {  # like for like: libsndfile does not check the MD5 signature either
             "fastload": [lambda d=d: decode(d, verify_md5=False) for d in flacs],
             "fastload (verify_md5=True, the default)": [lambda d=d: decode(d) for d in flacs],
-            "soundfile.read": [lambda d=d: soundfile.read(io.BytesIO(d), dtype="float32")
-                               for d in flacs],
+            "soundfile.read": [
+                lambda d=d: soundfile.read(io.BytesIO(d), dtype="float32") for d in flacs
+            ],
         }
         yield from self._group("decode FLAC", contenders, {k: k for k in contenders})
 
@@ -418,22 +459,30 @@ class _State:
         flacs = self.flacs
         peers, best_logmel = _peers()
         best = "torch.stft" if _TORCH_STFT in peers else "scipy.fft"
-        contenders = {"fastload": [lambda i=i, d=d: t({"audio": d}, np.random.default_rng(i))
-                                   for i, d in enumerate(flacs)]}
+        contenders = {
+            "fastload": [
+                lambda i=i, d=d: t({"audio": d}, np.random.default_rng(i))
+                for i, d in enumerate(flacs)
+            ]
+        }
         labels = {"fastload": "fastload"}
         notes = {}
         if self.ta is not None:
             contenders["ta_rnnt"] = self.ta["ta_rnnt"]
             labels["ta_rnnt"] = "torchaudio composition"
-            notes["ta_rnnt"] = ("soundfile + torchaudio.functional.resample (speed to 1 %) + "
-                                "trim + dither + MelSpectrogram log-mel + Frequency/TimeMasking "
-                                f"+ stacking; {self.ta_version}")
+            notes["ta_rnnt"] = (
+                "soundfile + torchaudio.functional.resample (speed to 1 %) + "
+                "trim + dither + MelSpectrogram log-mel + Frequency/TimeMasking "
+                f"+ stacking; {self.ta_version}"
+            )
             notes["ta_rnnt:goal"] = ">= 2.5"
         if self.dali is not None:
             contenders["dali_rnnt"] = self.dali[0]["dali_rnnt"]
             labels["dali_rnnt"] = "DALI CPU pipeline"
-            notes["dali_rnnt"] = (f"decode, speed, trim, dither, log-mel, normalize (no "
-                                  f"SpecAugment / stacking operators); {self.dali[1]}")
+            notes["dali_rnnt"] = (
+                f"decode, speed, trim, dither, log-mel, normalize (no "
+                f"SpecAugment / stacking operators); {self.dali[1]}"
+            )
             notes["dali_rnnt:goal"] = ">= 4"
 
         def runner(fn):
@@ -464,13 +513,32 @@ class _State:
             return
         t = rnnt_train()
         data = [{"audio": d} for d in self.flacs] * 3
-        loaders = {k: Loader(data, transform=t, batch_size=2, shuffle=False, num_threads=k,
-                             collate=Collate(pad=t.collate_pad)) for k in (1, 2)}
-        res = race({k: (lambda ld=ld: list(ld)) for k, ld in loaders.items()},
-                   max(2, self.repeats // 2))
+        loaders = {
+            k: Loader(
+                data,
+                transform=t,
+                batch_size=2,
+                shuffle=False,
+                num_threads=k,
+                collate=Collate(pad=t.collate_pad),
+            )
+            for k in (1, 2)
+        }
+        res = race(
+            {k: (lambda ld=ld: list(ld)) for k, ld in loaders.items()}, max(2, self.repeats // 2)
+        )
         total = 3 * self.seconds
-        yield reference("rnnt_train Loader 1 thread", total / res[1].wall,
-                        "through fastload.Loader, wall time", unit=RT)
-        yield variant("rnnt_train Loader 2 threads", total / res[2].wall, total / res[1].wall,
-                      "ratio = 2 threads / 1 thread, wall time (shared machine)", unit=RT,
-                      ratio_range=per_repeat(res[1], res[2]))
+        yield reference(
+            "rnnt_train Loader 1 thread",
+            total / res[1].wall,
+            "through fastload.Loader, wall time",
+            unit=RT,
+        )
+        yield variant(
+            "rnnt_train Loader 2 threads",
+            total / res[2].wall,
+            total / res[1].wall,
+            "ratio = 2 threads / 1 thread, wall time (shared machine)",
+            unit=RT,
+            ratio_range=per_repeat(res[1], res[2]),
+        )

@@ -58,11 +58,14 @@ def _image_plan(n, rng):
     n_large = max(1, round(0.15 * n))
     large = set(rng.choice(n, n_large, replace=False).tolist())
     special = rng.permutation(n).tolist()
-    n_gray, n_cmyk, n_prog = max(2, round(0.03 * n)), max(2, round(0.01 * n)), max(
-        2, round(0.06 * n))
+    n_gray, n_cmyk, n_prog = (
+        max(2, round(0.03 * n)),
+        max(2, round(0.01 * n)),
+        max(2, round(0.06 * n)),
+    )
     gray = set(special[:n_gray])
-    cmyk = set(special[n_gray:n_gray + n_cmyk])
-    prog = set(special[n_gray + n_cmyk:n_gray + n_cmyk + n_prog])
+    cmyk = set(special[n_gray : n_gray + n_cmyk])
+    prog = set(special[n_gray + n_cmyk : n_gray + n_cmyk + n_prog])
     for i in range(n):
         if i in large:
             long = int(rng.uniform(900, 2000))
@@ -89,12 +92,23 @@ def imagenet_like(n=240, seed=0):
         plan = _image_plan(n, rng)
         files = []
         for i, (h, w, q, sub, prog, mode) in enumerate(plan):
-            data = encode_jpeg(photo_like_image(h, w, rng), q, subsampling=sub,
-                               progressive=prog, mode=mode)
+            data = encode_jpeg(
+                photo_like_image(h, w, rng), q, subsampling=sub, progressive=prog, mode=mode
+            )
             name = f"{i:05d}.jpg"
             (folder / name).write_bytes(data)
-            files.append({"file": name, "h": h, "w": w, "quality": q, "subsampling": sub,
-                          "progressive": prog, "mode": mode, "bytes": len(data)})
+            files.append(
+                {
+                    "file": name,
+                    "h": h,
+                    "w": w,
+                    "quality": q,
+                    "subsampling": sub,
+                    "progressive": prog,
+                    "mode": mode,
+                    "bytes": len(data),
+                }
+            )
         (folder / "manifest.json").write_text(json.dumps({"files": files}, indent=0))
 
     return _cached(f"imagenet-like-v{IMAGE_SET_VERSION}-n{n}-s{seed}", write)

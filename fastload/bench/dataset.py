@@ -167,10 +167,17 @@ def run(threads=1, quick=False, *, n=None, repeats=None, root=None):
         contenders = [
             ("fastload ds[i] + xxh3", fl_hash, "ds[i]['image'] (zero-copy memoryview) hashed"),
             ("files read + xxh3", files_hash, "open(path,'rb').read() per payload, hashed"),
-            ("files os.readv reuse + xxh3", files_tuned_hash,
-             "os.open + readv into a reused buffer (the fastest plain-file read we know), hashed"),
-            ("pyarrow column[i].as_py() + xxh3", pa_hash, "plain pyarrow on the same mmap, "
-             "copies, hashed"),
+            (
+                "files os.readv reuse + xxh3",
+                files_tuned_hash,
+                "os.open + readv into a reused buffer "
+                "(the fastest plain-file read we know), hashed",
+            ),
+            (
+                "pyarrow column[i].as_py() + xxh3",
+                pa_hash,
+                "plain pyarrow on the same mmap, copies, hashed",
+            ),
             ("fastload ds[i]", fl_view, "the row dict only: payload bytes never touched"),
             ("fastload ds[i] + bytes()", fl_copy, "plus a copy of the payload"),
             ("files open+read", files_read, "open(path,'rb').read(): bytes read, not touched"),
@@ -200,20 +207,42 @@ def run(threads=1, quick=False, *, n=None, repeats=None, root=None):
             f"median of {repeats}"
         )
         ref = rate["fastload ds[i] + xxh3"]
-        rows.append(reference("fastload ds[i] + xxh3", ref,
-                              f"{notes['fastload ds[i] + xxh3']}; {cond}"))
-        for name in ("files read + xxh3", "files os.readv reuse + xxh3",
-                     "pyarrow column[i].as_py() + xxh3"):
-            rows.append(peer(name, rate[name], ref, notes[name],
-                             ratio_range=per_repeat(t[name], t["fastload ds[i] + xxh3"])))
+        rows.append(
+            reference("fastload ds[i] + xxh3", ref, f"{notes['fastload ds[i] + xxh3']}; {cond}")
+        )
+        for name in (
+            "files read + xxh3",
+            "files os.readv reuse + xxh3",
+            "pyarrow column[i].as_py() + xxh3",
+        ):
+            rows.append(
+                peer(
+                    name,
+                    rate[name],
+                    ref,
+                    notes[name],
+                    ratio_range=per_repeat(t[name], t["fastload ds[i] + xxh3"]),
+                )
+            )
         view = rate["fastload ds[i]"]
         rows.append(reference("fastload ds[i]", view, notes["fastload ds[i]"]))
-        rows.append(variant("fastload ds[i] + bytes()", rate["fastload ds[i] + bytes()"], view,
-                            f"{notes['fastload ds[i] + bytes()']}; ratio = this / ds[i]"))
-        rows.append(peer("files open+read", rate["files open+read"], view,
-                         f"{notes['files open+read']}; not like for like: neither side "
-                         "touches the payload", ratio_range=per_repeat(t["files open+read"],
-                                                                       t["fastload ds[i]"])))
+        rows.append(
+            variant(
+                "fastload ds[i] + bytes()",
+                rate["fastload ds[i] + bytes()"],
+                view,
+                f"{notes['fastload ds[i] + bytes()']}; ratio = this / ds[i]",
+            )
+        )
+        rows.append(
+            peer(
+                "files open+read",
+                rate["files open+read"],
+                view,
+                f"{notes['files open+read']}; not like for like: neither side touches the payload",
+                ratio_range=per_repeat(t["files open+read"], t["fastload ds[i]"]),
+            )
+        )
         return rows
     finally:
         if own:

@@ -123,8 +123,9 @@ def race(contenders, repeats, *, warmup=1):
             walls[name].append(wall)
             cpus[name].append(cpu)
     return {
-        name: Timing(statistics.median(walls[name]), statistics.median(cpus[name]),
-                     walls[name], cpus[name])
+        name: Timing(
+            statistics.median(walls[name]), statistics.median(cpus[name]), walls[name], cpus[name]
+        )
         for name in chunks
     }
 
@@ -149,9 +150,7 @@ class RemoteContenders:
     def __init__(self, python, setup, args, *, threads=1, cwd=None):
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = thread_env(threads)
-        env["PYTHONPATH"] = os.pathsep.join(
-            x for x in (root, env.get("PYTHONPATH", "")) if x
-        )
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH", "")) if x)
         self.proc = subprocess.Popen(
             [python, "-m", "fastload.bench.worker"],
             stdin=subprocess.PIPE,
@@ -238,10 +237,20 @@ def peer_contenders(setup, args, *, modules, peer_python=None, threads=1):
         contenders, info = getattr(importlib.import_module(module), func)(**args)
         return contenders, info, (lambda: None), None
     if not peer_python:
-        why = (f"{failed['notes']} here; give a peer venv with --peer-python or "
-               "$FASTLOAD_BENCH_PEER_PYTHON")
-        return None, None, None, (missing(modules[-1], why) if failed["kind"] == "missing"
-                                  else broken(modules[-1], why))
+        why = (
+            f"{failed['notes']} here; give a peer venv with --peer-python or "
+            "$FASTLOAD_BENCH_PEER_PYTHON"
+        )
+        return (
+            None,
+            None,
+            None,
+            (
+                missing(modules[-1], why)
+                if failed["kind"] == "missing"
+                else broken(modules[-1], why)
+            ),
+        )
     try:
         remote = RemoteContenders(peer_python, setup, args, threads=threads)
     except Exception as exc:  # noqa: BLE001 - the peer venv is broken: a row says so

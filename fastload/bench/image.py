@@ -118,30 +118,49 @@ def _dali(files, threads, preset, chunk=8):
     from nvidia.dali import fn, pipeline_def, types
 
     batch = chunk * max(1, threads)
-    kw = dict(batch_size=batch, num_threads=max(1, threads), device_id=None, seed=0,
-              exec_async=False, exec_pipelined=False, prefetch_queue_depth=1)
+    kw = dict(
+        batch_size=batch,
+        num_threads=max(1, threads),
+        device_id=None,
+        seed=0,
+        exec_async=False,
+        exec_pipelined=False,
+        prefetch_queue_depth=1,
+    )
     mean, std = list(preset.mean), list(preset.std)
 
     @pipeline_def(**kw)
     def train():
         jpegs = fn.external_source(name="jpegs", dtype=types.UINT8, ndim=1)
         images = fn.decoders.image_random_crop(
-            jpegs, device="cpu", output_type=types.RGB, random_area=[0.05, 1.0],
-            random_aspect_ratio=list(preset.ratio), num_attempts=preset.attempts)
+            jpegs,
+            device="cpu",
+            output_type=types.RGB,
+            random_area=[0.05, 1.0],
+            random_aspect_ratio=list(preset.ratio),
+            num_attempts=preset.attempts,
+        )
         images = fn.resize(images, resize_x=224, resize_y=224, antialias=True)
-        return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout="CHW",
-                                        mean=mean, std=std, mirror=fn.random.coin_flip())
+        return fn.crop_mirror_normalize(
+            images,
+            dtype=types.FLOAT,
+            output_layout="CHW",
+            mean=mean,
+            std=std,
+            mirror=fn.random.coin_flip(),
+        )
 
     @pipeline_def(**kw)
     def evaluate():
         jpegs = fn.external_source(name="jpegs", dtype=types.UINT8, ndim=1)
         images = fn.decoders.image(jpegs, device="cpu", output_type=types.RGB)
         images = fn.resize(images, resize_shorter=256, antialias=True)
-        return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout="CHW",
-                                        crop=(224, 224), mean=mean, std=std)
+        return fn.crop_mirror_normalize(
+            images, dtype=types.FLOAT, output_layout="CHW", crop=(224, 224), mean=mean, std=std
+        )
 
     arrays = [np.frombuffer(f, np.uint8) for f in files]
-    batches = [arrays[k:k + batch] for k in range(0, len(arrays), batch)]
+    batches = [arrays[k : k + batch] for k in range(0, len(arrays), batch)]
     out = {}
     for name, make in (("dali_train", train), ("dali_eval", evaluate)):
         pipe = make()
@@ -232,15 +251,23 @@ def _transform_rows(threads, quick, peer_python):
         except Exception as exc:  # noqa: BLE001 - the peer is broken here: a row says so
             failed.append(broken("DALI CPU", f"{type(exc).__name__}: {exc}"[:200]))
     tv, info, close, row = peer_contenders(
-        "fastload.bench.peers:torchvision_image", {"paths": paths, "threads": threads},
-        modules=["torch", "torchvision"], peer_python=peer_python, threads=threads)
+        "fastload.bench.peers:torchvision_image",
+        {"paths": paths, "threads": threads},
+        modules=["torch", "torchvision"],
+        peer_python=peer_python,
+        threads=threads,
+    )
     if row is not None:
         failed.append(row)
     else:
         contenders.update(tv)
     sp, sp_info, sp_close, row = peer_contenders(
-        "fastload.bench.peers:spdl_image", {"paths": paths, "threads": threads},
-        modules=["spdl"], peer_python=peer_python, threads=threads)
+        "fastload.bench.peers:spdl_image",
+        {"paths": paths, "threads": threads},
+        modules=["spdl"],
+        peer_python=peer_python,
+        threads=threads,
+    )
     if row is not None:
         failed.append(row)
     else:
@@ -263,53 +290,108 @@ def _transform_rows(threads, quick, peer_python):
         return f"{note}; {text}" if note else text
 
     r = rate["train"]
-    yield reference("resnet50_train fastload", r,
-                    f"preset nvidia, float32 CHW into a reused slot, {backend()}; {where}; "
-                    f"{threads} thread(s), median of {repeats}")
+    yield reference(
+        "resnet50_train fastload",
+        r,
+        f"preset nvidia, float32 CHW into a reused slot, {backend()}; {where}; "
+        f"{threads} thread(s), median of {repeats}",
+    )
     if tv is not None:
-        yield peer("train torchvision.io + v2", rate["tv_io_train"], r,
-                   cpu("tv_io_train", "train", info["version"]),
-                   goal=">= 2.3", ratio_range=vs("tv_io_train", "train"))
-        yield peer("train torchvision + PIL", rate["tv_pil_train"], r,
-                   cpu("tv_pil_train", "train"), goal=">= 3",
-                   ratio_range=vs("tv_pil_train", "train"))
+        yield peer(
+            "train torchvision.io + v2",
+            rate["tv_io_train"],
+            r,
+            cpu("tv_io_train", "train", info["version"]),
+            goal=">= 2.3",
+            ratio_range=vs("tv_io_train", "train"),
+        )
+        yield peer(
+            "train torchvision + PIL",
+            rate["tv_pil_train"],
+            r,
+            cpu("tv_pil_train", "train"),
+            goal=">= 3",
+            ratio_range=vs("tv_pil_train", "train"),
+        )
     if dali_version is not None:
-        yield peer("train DALI CPU pipeline", rate["dali_train"], r,
-                   cpu("dali_train", "train", dali_version),
-                   goal=">= 2.5", ratio_range=vs("dali_train", "train"))
+        yield peer(
+            "train DALI CPU pipeline",
+            rate["dali_train"],
+            r,
+            cpu("dali_train", "train", dali_version),
+            goal=">= 2.5",
+            ratio_range=vs("dali_train", "train"),
+        )
     if sp is not None:
-        yield peer("train SPDL", rate["spdl_train"], r,
-                   cpu("spdl_train", "train", sp_info["version"]),
-                   ratio_range=vs("spdl_train", "train"))
+        yield peer(
+            "train SPDL",
+            rate["spdl_train"],
+            r,
+            cpu("spdl_train", "train", sp_info["version"]),
+            ratio_range=vs("spdl_train", "train"),
+        )
     if sj8 is not None:
         note = "simplejpeg (libjpeg-turbo) full frame at 1/8 scale; ratio = resnet50_train / this"
         if n_cmyk:
             note += f" ({n_cmyk} CMYK files simplejpeg cannot read: Pillow draft)"
-        yield baseline("full decode 1/8 simplejpeg (floor)", rate["sj_decode8"],
-                       cpu("sj_decode8", "train", note),
-                       ratio=r / rate["sj_decode8"], goal=">= 0.9",
-                       ratio_range=vs("sj_decode8", "train"))
-    yield baseline("full decode 1/8 PIL draft", rate["pil_decode8"],
-                   "ratio = resnet50_train / this decode", ratio=r / rate["pil_decode8"],
-                   ratio_range=vs("pil_decode8", "train"))
-    yield baseline("full decode 1/8 fastload", rate["decode8"],
-                   "fastload's own decoder (not the floor); ratio = resnet50_train / this",
-                   ratio=r / rate["decode8"], ratio_range=vs("decode8", "train"))
+        yield baseline(
+            "full decode 1/8 simplejpeg (floor)",
+            rate["sj_decode8"],
+            cpu("sj_decode8", "train", note),
+            ratio=r / rate["sj_decode8"],
+            goal=">= 0.9",
+            ratio_range=vs("sj_decode8", "train"),
+        )
+    yield baseline(
+        "full decode 1/8 PIL draft",
+        rate["pil_decode8"],
+        "ratio = resnet50_train / this decode",
+        ratio=r / rate["pil_decode8"],
+        ratio_range=vs("pil_decode8", "train"),
+    )
+    yield baseline(
+        "full decode 1/8 fastload",
+        rate["decode8"],
+        "fastload's own decoder (not the floor); ratio = resnet50_train / this",
+        ratio=r / rate["decode8"],
+        ratio_range=vs("decode8", "train"),
+    )
     e = rate["eval"]
-    yield reference("resnet50_eval fastload", e,
-                    "preset nvidia, float32 CHW, resize 256 + crop 224 fused")
+    yield reference(
+        "resnet50_eval fastload", e, "preset nvidia, float32 CHW, resize 256 + crop 224 fused"
+    )
     if tv is not None:
-        yield peer("eval torchvision.io + v2", rate["tv_io_eval"], e, cpu("tv_io_eval", "eval"),
-                   goal=">= 2.0",
-                   ratio_range=vs("tv_io_eval", "eval"))
-        yield peer("eval torchvision + PIL", rate["tv_pil_eval"], e, cpu("tv_pil_eval", "eval"),
-                   ratio_range=vs("tv_pil_eval", "eval"))
+        yield peer(
+            "eval torchvision.io + v2",
+            rate["tv_io_eval"],
+            e,
+            cpu("tv_io_eval", "eval"),
+            goal=">= 2.0",
+            ratio_range=vs("tv_io_eval", "eval"),
+        )
+        yield peer(
+            "eval torchvision + PIL",
+            rate["tv_pil_eval"],
+            e,
+            cpu("tv_pil_eval", "eval"),
+            ratio_range=vs("tv_pil_eval", "eval"),
+        )
     if sp is not None:
-        yield peer("eval SPDL", rate["spdl_eval"], e, cpu("spdl_eval", "eval"),
-                   ratio_range=vs("spdl_eval", "eval"))
+        yield peer(
+            "eval SPDL",
+            rate["spdl_eval"],
+            e,
+            cpu("spdl_eval", "eval"),
+            ratio_range=vs("spdl_eval", "eval"),
+        )
     if dali_version is not None:
-        yield peer("eval DALI CPU pipeline", rate["dali_eval"], e, cpu("dali_eval", "eval"),
-                   ratio_range=vs("dali_eval", "eval"))
+        yield peer(
+            "eval DALI CPU pipeline",
+            rate["dali_eval"],
+            e,
+            cpu("dali_eval", "eval"),
+            ratio_range=vs("dali_eval", "eval"),
+        )
     yield from failed
 
 
@@ -328,8 +410,10 @@ def _decode_rows(threads, quick):
         im.load()
         return np.asarray(im)
 
-    contenders = {"decode": _over(files, lambda i, d: decode(d), threads, pool),
-                  "pil": _over(files, pil_decode, threads, pool)}
+    contenders = {
+        "decode": _over(files, lambda i, d: decode(d), threads, pool),
+        "pil": _over(files, pil_decode, threads, pool),
+    }
     try:
         t = race(contenders, 3 if quick else 5)
     finally:
@@ -337,8 +421,14 @@ def _decode_rows(threads, quick):
             pool.shutdown()
     dec = n / t["decode"].wall
     yield reference("decode full fastload", dec, f"RGB uint8, new array per image, {backend()}")
-    yield peer("decode full Pillow", n / t["pil"].wall, dec, "Image.open().load() + asarray",
-               goal=">= 1", ratio_range=per_repeat(t["pil"], t["decode"]))
+    yield peer(
+        "decode full Pillow",
+        n / t["pil"].wall,
+        dec,
+        "Image.open().load() + asarray",
+        goal=">= 1",
+        ratio_range=per_repeat(t["pil"], t["decode"]),
+    )
 
 
 def _tune_malloc():
@@ -351,7 +441,8 @@ def _tune_malloc():
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3
         return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(
-            libc.mallopt(m_trim_threshold, 1 << 30))
+            libc.mallopt(m_trim_threshold, 1 << 30)
+        )
     except (OSError, AttributeError):
         return False
 
@@ -386,15 +477,25 @@ def _tuned_rows():
         x = (np.asarray(im, np.float32) - mean) * inv_std
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 
-    t = race({"train": _over(files, lambda i, d: train({"image": d}, rngs[i],
-                                                       out={"image": out}), 1, None),
-              "pil": _over(files, pil_numpy_train, 1, None)}, 5)
+    t = race(
+        {
+            "train": _over(
+                files, lambda i, d: train({"image": d}, rngs[i], out={"image": out}), 1, None
+            ),
+            "pil": _over(files, pil_numpy_train, 1, None),
+        },
+        5,
+    )
     note = "M_MMAP_THRESHOLD / M_TRIM_THRESHOLD = 1 GiB, 1 thread"
     r = n / t["train"].wall
     yield reference("resnet50_train fastload (tuned malloc)", r, note)
-    yield peer("train Pillow + numpy (tuned malloc)", n / t["pil"].wall, r,
-               "decode, resize(box, BILINEAR), flip, normalize",
-               ratio_range=per_repeat(t["pil"], t["train"]))
+    yield peer(
+        "train Pillow + numpy (tuned malloc)",
+        n / t["pil"].wall,
+        r,
+        "decode, resize(box, BILINEAR), flip, normalize",
+        ratio_range=per_repeat(t["pil"], t["train"]),
+    )
 
 
 def _loader_rows(quick):
@@ -408,14 +509,18 @@ def _loader_rows(quick):
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
     if cores < 2:
-        yield skipped("Loader resnet50_train 2 threads",
-                      "process pinned to 1 core; run without taskset for this row")
+        yield skipped(
+            "Loader resnet50_train 2 threads",
+            "process pinned to 1 core; run without taskset for this row",
+        )
         return
     _, files, _ = _data(quick)
     ds = [{"image": f, "label": 0} for f in files]
     t = resnet50_train(preset="nvidia", dtype="float32", layout="CHW")
-    loaders = {k: Loader(ds, transform=t, batch_size=8, shuffle=False, num_threads=k,
-                         epoch_end="partial") for k in (1, 2)}
+    loaders = {
+        k: Loader(ds, transform=t, batch_size=8, shuffle=False, num_threads=k, epoch_end="partial")
+        for k in (1, 2)
+    }
 
     def epoch(loader):
         def go():
@@ -426,11 +531,15 @@ def _loader_rows(quick):
 
     res = race({k: epoch(ld) for k, ld in loaders.items()}, 3 if quick else 5)
     n = len(files)
-    yield reference("Loader resnet50_train 1 thread", n / res[1].wall,
-                    "batch 8, in-memory records")
-    yield variant("Loader resnet50_train 2 threads", n / res[2].wall, n / res[1].wall,
-                  "ratio = 2-thread / 1-thread rate (needs 2 idle cores)", goal=">= 1.8",
-                  ratio_range=per_repeat(res[1], res[2]))
+    yield reference("Loader resnet50_train 1 thread", n / res[1].wall, "batch 8, in-memory records")
+    yield variant(
+        "Loader resnet50_train 2 threads",
+        n / res[2].wall,
+        n / res[1].wall,
+        "ratio = 2-thread / 1-thread rate (needs 2 idle cores)",
+        goal=">= 1.8",
+        ratio_range=per_repeat(res[1], res[2]),
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -219,7 +219,7 @@ def _busy_rows(threads, quick):
         for workers in (0,) if quick else (0, threads):
             dl, startup[workers] = torch_loader(ds, transform, workers)
             loaders.append(dl)
-            contenders[f"torch{workers}"] = (lambda dl=dl: sum(len(b["y"]) for b in dl))
+            contenders[f"torch{workers}"] = lambda dl=dl: sum(len(b["y"]) for b in dl)
     t = race(contenders, repeats)
     rate = {k: n / v.wall for k, v in t.items()}
     cpu_ratio = t["tight"].cpu / t["fast"].cpu
@@ -242,19 +242,35 @@ def _busy_rows(threads, quick):
         yield failed_torch
     for workers in sorted(startup):
         name = f"torch{workers}"
-        how = "in-process" if workers == 0 else (
-            f"{workers} worker processes, persistent_workers=True")
-        yield peer(f"torch DataLoader num_workers={workers}", rate[name], fast,
-                   f"{how}; start-up not in the rate", ratio_range=per_repeat(t[name], t["fast"]))
+        how = (
+            "in-process"
+            if workers == 0
+            else (f"{workers} worker processes, persistent_workers=True")
+        )
+        yield peer(
+            f"torch DataLoader num_workers={workers}",
+            rate[name],
+            fast,
+            f"{how}; start-up not in the rate",
+            ratio_range=per_repeat(t[name], t["fast"]),
+        )
         if workers:
-            yield seconds(f"start-up: torch DataLoader num_workers={workers}", startup[workers],
-                          "iter() to the first batch (worker spawn), once per DataLoader")
+            yield seconds(
+                f"start-up: torch DataLoader num_workers={workers}",
+                startup[workers],
+                "iter() to the first batch (worker spawn), once per DataLoader",
+            )
     if threads > 1:
         one = rate["one"]
         yield reference("fastload Loader, 1 thread", one)
-        yield variant(f"fastload Loader, {threads} threads", fast, one,
-                      f"ratio = {threads}-thread / 1-thread Loader", goal=">= 1.8",
-                      ratio_range=per_repeat(t["one"], t["fast"]))
+        yield variant(
+            f"fastload Loader, {threads} threads",
+            fast,
+            one,
+            f"ratio = {threads}-thread / 1-thread Loader",
+            goal=">= 1.8",
+            ratio_range=per_repeat(t["one"], t["fast"]),
+        )
 
 
 def torch_loader(ds, transform, workers):
@@ -272,8 +288,13 @@ def torch_loader(ds, transform, workers):
             return transform(ds[i], sample_rng(0, 0, i))
 
     dl = torch.utils.data.DataLoader(
-        TorchDataset(), batch_size=BATCH, shuffle=True, num_workers=workers,
-        drop_last=True, persistent_workers=workers > 0)
+        TorchDataset(),
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
     t0 = time.perf_counter()
     it = iter(dl)
     next(it)
@@ -296,15 +317,22 @@ def _torchvision_rows(threads, peer_python):
     dl, info, close, failed = peer_contenders(
         "fastload.bench.peers:torch_dataloader_image",
         {"paths": paths, "workers": workers, "batch": BATCH},
-        modules=["torch", "torchvision"], peer_python=peer_python, threads=1)
+        modules=["torch", "torchvision"],
+        peer_python=peer_python,
+        threads=1,
+    )
     if failed is not None:
         yield failed
         return
     try:
         ds = [{"image": f, "label": 0} for f in files]
-        loader = Loader(ds, transform=resnet50_train(preset="nvidia", dtype="float32",
-                                                     layout="CHW"),
-                        batch_size=BATCH, num_threads=workers, epoch_end="partial")
+        loader = Loader(
+            ds,
+            transform=resnet50_train(preset="nvidia", dtype="float32", layout="CHW"),
+            batch_size=BATCH,
+            num_threads=workers,
+            epoch_end="partial",
+        )
         t0 = time.perf_counter()
         it = iter(loader)
         next(it)
@@ -320,16 +348,26 @@ def _torchvision_rows(threads, peer_python):
     finally:
         close()
     fast = n / t["fast"].wall
-    yield reference(f"Loader resnet50_train, {workers} thread(s)", fast,
-                    f"{describe_images(folder)}; batch {BATCH}, epochs interleaved, wall time")
+    yield reference(
+        f"Loader resnet50_train, {workers} thread(s)",
+        fast,
+        f"{describe_images(folder)}; batch {BATCH}, epochs interleaved, wall time",
+    )
     for name, label in (("dl_tv_io", "torchvision.io + v2"), ("dl_tv_pil", "torchvision + PIL")):
-        yield peer(f"torch DataLoader + {label}, {workers} worker(s)", n / t[name].wall, fast,
-                   f"persistent workers; start-up not in the rate; {info['version']}",
-                   ratio_range=per_repeat(t[name], t["fast"]))
+        yield peer(
+            f"torch DataLoader + {label}, {workers} worker(s)",
+            n / t[name].wall,
+            fast,
+            f"persistent workers; start-up not in the rate; {info['version']}",
+            ratio_range=per_repeat(t[name], t["fast"]),
+        )
     yield seconds("start-up: fastload Loader", fl_startup, "iter() to the first batch")
     for name, label in (("dl_tv_io", "torchvision.io + v2"), ("dl_tv_pil", "torchvision + PIL")):
-        yield seconds(f"start-up: torch DataLoader + {label}", info["startup_s"][name],
-                      "iter() to the first batch (worker spawn)")
+        yield seconds(
+            f"start-up: torch DataLoader + {label}",
+            info["startup_s"][name],
+            "iter() to the first batch (worker spawn)",
+        )
 
 
 def _process_rows(threads):
@@ -339,18 +377,28 @@ def _process_rows(threads):
 
     slow = PythonBusyTransform(iters=20_000)
     gds = ArrayDataset(20 * BATCH, shape=(4,))
-    with Loader(gds, transform=slow, batch_size=BATCH, num_threads=threads,
-                workers="thread") as by_thread, \
-            Loader(gds, transform=slow, batch_size=BATCH, num_threads=threads,
-                   workers="process") as by_proc:
+    with (
+        Loader(
+            gds, transform=slow, batch_size=BATCH, num_threads=threads, workers="thread"
+        ) as by_thread,
+        Loader(
+            gds, transform=slow, batch_size=BATCH, num_threads=threads, workers="process"
+        ) as by_proc,
+    ):
         t = race({"thread": lambda: list(by_thread), "process": lambda: list(by_proc)}, 3)
     n = len(gds) // BATCH * BATCH
-    yield reference(f"Loader workers='thread' ({threads}), GIL-bound transform",
-                    n / t["thread"].wall, "pure-Python ~1 ms/sample")
-    yield variant(f"Loader workers='process' ({threads}), GIL-bound transform",
-                  n / t["process"].wall, n / t["thread"].wall,
-                  "worker start-up in the untimed warm-up epoch",
-                  ratio_range=per_repeat(t["thread"], t["process"]))
+    yield reference(
+        f"Loader workers='thread' ({threads}), GIL-bound transform",
+        n / t["thread"].wall,
+        "pure-Python ~1 ms/sample",
+    )
+    yield variant(
+        f"Loader workers='process' ({threads}), GIL-bound transform",
+        n / t["process"].wall,
+        n / t["thread"].wall,
+        "worker start-up in the untimed warm-up epoch",
+        ratio_range=per_repeat(t["thread"], t["process"]),
+    )
 
 
 def _memory_rows(threads, quick):
@@ -375,8 +423,9 @@ def rows(threads=1, quick=False, peer_python=None):
     threads = max(1, int(threads))
     yield from guarded("loader busy transform", _busy_rows, threads, quick)
     if not quick:
-        yield from guarded("Loader vs torch DataLoader + torchvision", _torchvision_rows,
-                           threads, peer_python)
+        yield from guarded(
+            "Loader vs torch DataLoader + torchvision", _torchvision_rows, threads, peer_python
+        )
         yield from guarded("Loader, resnet50_train", resnet50_rows, threads, 5)
         if threads > 1:
             yield from guarded("Loader workers='process'", _process_rows, threads)

@@ -41,6 +41,7 @@ def over(n, fn, threads=1, chunk=8, pool=None):
     out = []
     for span in spans(n, chunk * max(1, threads)):
         if threads <= 1 or pool is None:
+
             def go(span=span):
                 for i in span:
                     fn(i)
@@ -49,6 +50,7 @@ def over(n, fn, threads=1, chunk=8, pool=None):
 
             def go(parts=parts):
                 list(pool.map(lambda idx: [fn(i) for i in idx], parts))
+
         out.append(go)
     return out
 
@@ -76,12 +78,25 @@ def torchvision_image(paths, threads=1, chunk=8, seed=0):
     datas = _read(paths)
     tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
     m, s = [v / 255 for v in IMAGENET_MEAN], [v / 255 for v in IMAGENET_STD]
-    v2_train = v2.Compose([v2.RandomResizedCrop(224, antialias=True), v2.RandomHorizontalFlip(),
-                           v2.ToDtype(torch.float32, scale=True), v2.Normalize(m, s)])
-    v2_eval = v2.Compose([v2.Resize(256, antialias=True), v2.CenterCrop(224),
-                          v2.ToDtype(torch.float32, scale=True), v2.Normalize(m, s)])
-    pil_train = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(),
-                           T.Normalize(m, s)])
+    v2_train = v2.Compose(
+        [
+            v2.RandomResizedCrop(224, antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(m, s),
+        ]
+    )
+    v2_eval = v2.Compose(
+        [
+            v2.Resize(256, antialias=True),
+            v2.CenterCrop(224),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(m, s),
+        ]
+    )
+    pil_train = T.Compose(
+        [T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(m, s)]
+    )
     pil_eval = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(m, s)])
 
     def io_dec(i):
@@ -98,8 +113,9 @@ def torchvision_image(paths, threads=1, chunk=8, seed=0):
         "tv_io_eval": over(n, lambda i: v2_eval(io_dec(i)), threads, chunk, pool),
         "tv_pil_eval": over(n, lambda i: pil_eval(pil_open(i)), threads, chunk, pool),
     }
-    return contenders, {"version": f"torchvision {torchvision.__version__}, "
-                                   f"torch {torch.__version__}"}
+    return contenders, {
+        "version": f"torchvision {torchvision.__version__}, torch {torch.__version__}"
+    }
 
 
 def spdl_image(paths, threads=1, chunk=8, seed=0):
@@ -120,12 +136,16 @@ def spdl_image(paths, threads=1, chunk=8, seed=0):
         area, ratio = rng.uniform(0.05, 1.0), np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
         fx, fy = rng.random(), rng.random()
         flip = ",hflip" if rng.random() < 0.5 else ""
-        return (f"crop=w='min(iw,sqrt({area}*iw*ih*{ratio}))':h='min(ih,sqrt({area}*iw*ih/"
-                f"{ratio}))':x='(iw-ow)*{fx}':y='(ih-oh)*{fy}',scale=224:224:flags=bilinear"
-                f"{flip},format=rgb24")
+        return (
+            f"crop=w='min(iw,sqrt({area}*iw*ih*{ratio}))':h='min(ih,sqrt({area}*iw*ih/"
+            f"{ratio}))':x='(iw-ow)*{fx}':y='(ih-oh)*{fy}',scale=224:224:flags=bilinear"
+            f"{flip},format=rgb24"
+        )
 
-    eval_desc = ("scale=w='if(lt(iw,ih),256,-2)':h='if(lt(iw,ih),-2,256)':flags=bilinear,"
-                 "crop=224:224,format=rgb24")
+    eval_desc = (
+        "scale=w='if(lt(iw,ih),256,-2)':h='if(lt(iw,ih),-2,256)':flags=bilinear,"
+        "crop=224:224,format=rgb24"
+    )
 
     def finish(buf):
         x = (buf if isinstance(buf, np.ndarray) else spdl.io.to_numpy(buf)).reshape(224, 224, 3)
@@ -137,8 +157,10 @@ def spdl_image(paths, threads=1, chunk=8, seed=0):
         im = Image.open(io.BytesIO(datas[i])).convert("RGB")
         if desc is eval_desc:
             scale = 256 / min(im.size)
-            im = im.resize((max(224, round(im.width * scale)), max(224, round(im.height * scale))),
-                           Image.BILINEAR)
+            im = im.resize(
+                (max(224, round(im.width * scale)), max(224, round(im.height * scale))),
+                Image.BILINEAR,
+            )
             left, top = (im.width - 224) // 2, (im.height - 224) // 2
             im = im.crop((left, top, left + 224, top + 224))
         else:
@@ -171,11 +193,16 @@ def spdl_image(paths, threads=1, chunk=8, seed=0):
         from importlib.metadata import version as dist_version
 
         version = dist_version("spdl_io")
-    return ({"spdl_train": over(n, train, threads, chunk, pool),
-             "spdl_eval": over(n, evaluate, threads, chunk, pool)},
-            {"version": f"SPDL {version} (FFmpeg filter graph"
-                        + (f"; {len(fallback)} CMYK files it cannot read: Pillow)" if fallback
-                           else ")")})
+    return (
+        {
+            "spdl_train": over(n, train, threads, chunk, pool),
+            "spdl_eval": over(n, evaluate, threads, chunk, pool),
+        },
+        {
+            "version": f"SPDL {version} (FFmpeg filter graph"
+            + (f"; {len(fallback)} CMYK files it cannot read: Pillow)" if fallback else ")")
+        },
+    )
 
 
 def torch_dataloader_image(paths, workers=1, batch=32, seed=0):
@@ -196,10 +223,17 @@ def torch_dataloader_image(paths, workers=1, batch=32, seed=0):
     torch.manual_seed(seed)
     datas = _read(paths)
     m, s = [v / 255 for v in IMAGENET_MEAN], [v / 255 for v in IMAGENET_STD]
-    v2_train = v2.Compose([v2.RandomResizedCrop(224, antialias=True), v2.RandomHorizontalFlip(),
-                           v2.ToDtype(torch.float32, scale=True), v2.Normalize(m, s)])
-    pil_train = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(),
-                           T.Normalize(m, s)])
+    v2_train = v2.Compose(
+        [
+            v2.RandomResizedCrop(224, antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(m, s),
+        ]
+    )
+    pil_train = T.Compose(
+        [T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(m, s)]
+    )
 
     class Files(torch.utils.data.Dataset):
         def __init__(self, decode):
@@ -212,8 +246,9 @@ def torch_dataloader_image(paths, workers=1, batch=32, seed=0):
             return self.decode(datas[i]), 0
 
     def io_item(d):
-        return v2_train(decode_jpeg(torch.frombuffer(bytearray(d), dtype=torch.uint8),
-                                    mode=ImageReadMode.RGB))
+        return v2_train(
+            decode_jpeg(torch.frombuffer(bytearray(d), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        )
 
     def pil_item(d):
         return pil_train(Image.open(io.BytesIO(d)).convert("RGB"))
@@ -221,14 +256,22 @@ def torch_dataloader_image(paths, workers=1, batch=32, seed=0):
     def one_thread(_):
         torch.set_num_threads(1)
 
-    info = {"version": f"torchvision {torchvision.__version__}, torch {torch.__version__}",
-            "startup_s": {}}
+    info = {
+        "version": f"torchvision {torchvision.__version__}, torch {torch.__version__}",
+        "startup_s": {},
+    }
     contenders = {}
     keep = []
     for name, item in (("dl_tv_io", io_item), ("dl_tv_pil", pil_item)):
         dl = torch.utils.data.DataLoader(
-            Files(item), batch_size=batch, shuffle=True, num_workers=workers,
-            persistent_workers=workers > 0, drop_last=False, worker_init_fn=one_thread)
+            Files(item),
+            batch_size=batch,
+            shuffle=True,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            drop_last=False,
+            worker_init_fn=one_thread,
+        )
         t0 = time.perf_counter()
         it = iter(dl)
         next(it)
@@ -273,18 +316,33 @@ def torchaudio_audio(paths, threads=1, seed=0):
 
     torch.set_num_threads(max(1, threads))
     datas = _read(paths)
-    signals = [torch.from_numpy(soundfile.read(io.BytesIO(d), dtype="float32")[0])
-               for d in datas]
+    signals = [torch.from_numpy(soundfile.read(io.BytesIO(d), dtype="float32")[0]) for d in datas]
     mel = torchaudio.transforms.MelSpectrogram(
-        sample_rate=16000, n_fft=512, win_length=320, hop_length=160, n_mels=80,
-        window_fn=torch.hann_window, power=2.0, norm="slaney", mel_scale="slaney",
-        center=True, pad_mode="reflect")
+        sample_rate=16000,
+        n_fft=512,
+        win_length=320,
+        hop_length=160,
+        n_mels=80,
+        window_fn=torch.hann_window,
+        power=2.0,
+        norm="slaney",
+        mel_scale="slaney",
+        center=True,
+        pad_mode="reflect",
+    )
     logmel = _logmel_torch(torch, mel)
     fmask = torchaudio.transforms.FrequencyMasking(20)
 
     def fbank(t):
-        return kaldi.fbank(t[None], num_mel_bins=80, frame_length=20.0, frame_shift=10.0,
-                           dither=0.0, window_type="hanning", sample_frequency=16000.0)
+        return kaldi.fbank(
+            t[None],
+            num_mel_bins=80,
+            frame_length=20.0,
+            frame_shift=10.0,
+            dither=0.0,
+            window_type="hanning",
+            sample_frequency=16000.0,
+        )
 
     rng = np.random.default_rng(seed)
     speeds = [round(100 * rng.uniform(0.85, 1.15)) for _ in datas]  # percent, see below
@@ -294,7 +352,7 @@ def torchaudio_audio(paths, threads=1, seed=0):
         c = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(t.double() ** 2, 0)])
         mms = (c[w:] - c[:-w]) / w
         idx = torch.nonzero(mms >= mms.max() * 1e-6)[:, 0]
-        return t[int(idx[0]): int(idx[-1]) + w] if len(idx) else t
+        return t[int(idx[0]) : int(idx[-1]) + w] if len(idx) else t
 
     def rnnt(i):
         x, sr = soundfile.read(io.BytesIO(datas[i]), dtype="float32")
@@ -313,7 +371,7 @@ def torchaudio_audio(paths, threads=1, seed=0):
         f = g[0]
         n_feat, n_t = f.shape
         pad = torch.nn.functional.pad(f, (0, 2))
-        stacked = torch.cat([pad[:, 0:n_t], pad[:, 1:n_t + 1], pad[:, 2:n_t + 2]], dim=0)
+        stacked = torch.cat([pad[:, 0:n_t], pad[:, 1 : n_t + 1], pad[:, 2 : n_t + 2]], dim=0)
         return stacked[:, ::3].T.contiguous()
 
     n = len(signals)
@@ -322,5 +380,6 @@ def torchaudio_audio(paths, threads=1, seed=0):
         "ta_fbank": [lambda t=t: fbank(t) for t in signals],
         "ta_rnnt": [lambda i=i: rnnt(i) for i in range(n)],
     }
-    return contenders, {"version": f"torchaudio {torchaudio.__version__}, "
-                                   f"torch {torch.__version__}"}
+    return contenders, {
+        "version": f"torchaudio {torchaudio.__version__}, torch {torch.__version__}"
+    }

@@ -19,54 +19,113 @@ __all__ = ["HEADLINES", "load", "readme_block", "table"]
 #: (workload, concern, fastload row, [(concern, compared row, label), ...]); rows missing from
 #: a results file are left out of the table.
 HEADLINES = [
-    ("ResNet-50 train transform (ImageNet-like JPEG -> 3x224x224 float32)", "image",
-     "resnet50_train fastload", [
-         ("image", "train torchvision.io + v2", "torchvision.io + v2"),
-         ("image", "train DALI CPU pipeline", "DALI CPU"),
-         ("image", "train torchvision + PIL", "torchvision + PIL"),
-         ("image", "full decode 1/8 simplejpeg (floor)",
-          "simplejpeg's full-frame 1/8-scale decode"),
-     ]),
-    ("ResNet-50 eval transform", "image", "resnet50_eval fastload", [
-        ("image", "eval torchvision.io + v2", "torchvision.io + v2"),
-        ("image", "eval DALI CPU pipeline", "DALI CPU"),
-        ("image", "eval torchvision + PIL", "torchvision + PIL"),
-    ]),
-    ("full JPEG decode", "image", "decode full fastload", [
-        ("image", "decode full Pillow", "Pillow"),
-    ]),
-    ("RNN-T train transform (FLAC -> 240-dim stacked log-mel)", "audio", "rnnt_train fastload", [
-        ("audio", "rnnt_train torchaudio composition", "a torchaudio composition"),
-        ("audio", "rnnt_train DALI CPU pipeline", "DALI CPU (without SpecAugment, stacking)"),
-        ("audio", "rnnt_train peers soundfile+soxr+torch.stft+numpy",
-         "soundfile + soxr + torch.stft"),
-    ]),
-    ("log-mel alone", "audio", "log_mel fastload", [
-        ("audio", "log_mel torchaudio MelSpectrogram", "torchaudio MelSpectrogram"),
-        ("audio", "log_mel torchaudio compliance.kaldi.fbank", "kaldi fbank"),
-        ("audio", "log_mel DALI CPU", "DALI CPU"),
-        ("audio", "log_mel librosa", "librosa"),
-    ]),
-    ("KiTS19 trilinear resample (600x512x512, align_corners)", "volume",
-     "resample f32->f32 fastload", [
-         ("volume", "resample f32->f32 torch interpolate", "torch interpolate (both allocating, "
-          "in a churned process)"),
-     ]),
-    ("KiTS19 nearest resample of uint8 labels (600x512x512)", "volume", "nearest u8 fastload", [
-        ("volume", "nearest u8 torch mode='nearest'", "torch interpolate nearest"),
-    ]),
-    ("3D U-Net train patch (128^3)", "volume", "unet3d_train (cached boxes)", [
-        ("volume", "unet3d_train reference transforms numpy/scipy",
-         "the reference's numpy/scipy transforms"),
-    ]),
-    ("dataset random reads (110 KB rows, every byte hashed)", "dataset", "fastload ds[i] + xxh3", [
-        ("dataset", "files read + xxh3", "open()+read() per file"),
-        ("dataset", "files os.readv reuse + xxh3", "os.readv into a reused buffer"),
-    ]),
-    ("Loader resnet50_train, 1 thread (2 threads: ratio = 2-thread / 1-thread rate)", "image",
-     "Loader resnet50_train 1 thread", [
-         ("image", "Loader resnet50_train 2 threads", "with 2 threads"),
-     ]),
+    (
+        "ResNet-50 train transform (ImageNet-like JPEG -> 3x224x224 float32)",
+        "image",
+        "resnet50_train fastload",
+        [
+            ("image", "train torchvision.io + v2", "torchvision.io + v2"),
+            ("image", "train DALI CPU pipeline", "DALI CPU"),
+            ("image", "train torchvision + PIL", "torchvision + PIL"),
+            (
+                "image",
+                "full decode 1/8 simplejpeg (floor)",
+                "simplejpeg's full-frame 1/8-scale decode",
+            ),
+        ],
+    ),
+    (
+        "ResNet-50 eval transform",
+        "image",
+        "resnet50_eval fastload",
+        [
+            ("image", "eval torchvision.io + v2", "torchvision.io + v2"),
+            ("image", "eval DALI CPU pipeline", "DALI CPU"),
+            ("image", "eval torchvision + PIL", "torchvision + PIL"),
+        ],
+    ),
+    (
+        "full JPEG decode",
+        "image",
+        "decode full fastload",
+        [
+            ("image", "decode full Pillow", "Pillow"),
+        ],
+    ),
+    (
+        "RNN-T train transform (FLAC -> 240-dim stacked log-mel)",
+        "audio",
+        "rnnt_train fastload",
+        [
+            ("audio", "rnnt_train torchaudio composition", "a torchaudio composition"),
+            ("audio", "rnnt_train DALI CPU pipeline", "DALI CPU (without SpecAugment, stacking)"),
+            (
+                "audio",
+                "rnnt_train peers soundfile+soxr+torch.stft+numpy",
+                "soundfile + soxr + torch.stft",
+            ),
+        ],
+    ),
+    (
+        "log-mel alone",
+        "audio",
+        "log_mel fastload",
+        [
+            ("audio", "log_mel torchaudio MelSpectrogram", "torchaudio MelSpectrogram"),
+            ("audio", "log_mel torchaudio compliance.kaldi.fbank", "kaldi fbank"),
+            ("audio", "log_mel DALI CPU", "DALI CPU"),
+            ("audio", "log_mel librosa", "librosa"),
+        ],
+    ),
+    (
+        "KiTS19 trilinear resample (600x512x512, align_corners)",
+        "volume",
+        "resample f32->f32 fastload",
+        [
+            (
+                "volume",
+                "resample f32->f32 torch interpolate",
+                "torch interpolate (both allocating, in a churned process)",
+            ),
+        ],
+    ),
+    (
+        "KiTS19 nearest resample of uint8 labels (600x512x512)",
+        "volume",
+        "nearest u8 fastload",
+        [
+            ("volume", "nearest u8 torch mode='nearest'", "torch interpolate nearest"),
+        ],
+    ),
+    (
+        "3D U-Net train patch (128^3)",
+        "volume",
+        "unet3d_train (cached boxes)",
+        [
+            (
+                "volume",
+                "unet3d_train reference transforms numpy/scipy",
+                "the reference's numpy/scipy transforms",
+            ),
+        ],
+    ),
+    (
+        "dataset random reads (110 KB rows, every byte hashed)",
+        "dataset",
+        "fastload ds[i] + xxh3",
+        [
+            ("dataset", "files read + xxh3", "open()+read() per file"),
+            ("dataset", "files os.readv reuse + xxh3", "os.readv into a reused buffer"),
+        ],
+    ),
+    (
+        "Loader resnet50_train, 1 thread (2 threads: ratio = 2-thread / 1-thread rate)",
+        "image",
+        "Loader resnet50_train 1 thread",
+        [
+            ("image", "Loader resnet50_train 2 threads", "with 2 threads"),
+        ],
+    ),
 ]
 
 _UNITS = {"x RT": "x real time", "Mvox/s": "Mvox/s", "patches/s": "patches/s", "MB/s": "MB/s"}
@@ -118,7 +177,8 @@ def table(path):
         f"Measured {header['started'][:10]} by `{command}`"
         f" (fastload {header.get('git_commit') or header.get('fastload')}) on {m['cpu_model']},"
         f" {header['threads']} thread(s), {m['cores_usable']} usable cores"
-        + (f", load average {load_avg[0]:.1f} at the start" if load_avg else "") + ".",
+        + (f", load average {load_avg[0]:.1f} at the start" if load_avg else "")
+        + ".",
     ]
     if header.get("note"):
         lines.append(header["note"])
@@ -143,8 +203,9 @@ def table(path):
     return lines
 
 
-_BLOCK = re.compile(r"(<!-- bench-table: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- /bench-table -->)",
-                    re.S)
+_BLOCK = re.compile(
+    r"(<!-- bench-table: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- /bench-table -->)", re.S
+)
 
 
 def readme_block(readme):

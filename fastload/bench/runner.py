@@ -36,8 +36,9 @@ from fastload.bench.harness import thread_env
 
 __all__ = ["CONCERNS", "PEER_PYTHON_ENV", "check", "guarded", "machine", "run_all"]
 
-CONCERNS = {name: f"fastload.bench.{name}" for name in
-            ("image", "audio", "volume", "loader", "dataset")}
+CONCERNS = {
+    name: f"fastload.bench.{name}" for name in ("image", "audio", "volume", "loader", "dataset")
+}
 PEER_PYTHON_ENV = "FASTLOAD_BENCH_PEER_PYTHON"
 # modules a peer venv is asked about (torchaudio and torchvision pin their own torch)
 PEER_VENV_MODULES = ("torch", "torchvision", "torchaudio", "spdl")
@@ -94,8 +95,11 @@ def _import_report(modules):
             version = getattr(mod, "__version__", None)
             out[name] = [str(version) if version is not None else "installed", None]
         except ImportError as exc:
-            why = "not installed" if getattr(exc, "name", None) == name.split(".")[0] else (
-                f"fails to import: {type(exc).__name__}: {exc}")
+            why = (
+                "not installed"
+                if getattr(exc, "name", None) == name.split(".")[0]
+                else (f"fails to import: {type(exc).__name__}: {exc}")
+            )
             out[name] = [None, why.splitlines()[0][:200]]
         except Exception as exc:  # noqa: BLE001 - a peer built for another torch ...
             why = f"fails to import: {type(exc).__name__}: {exc}"
@@ -126,17 +130,25 @@ def check(concerns, *, threads=1, peer_python=None):
         try:
             peer = _child_json(pcmd, penv)["imported"]
         except Exception as exc:  # noqa: BLE001
-            peer = {m: [None, f"peer python {peer_python} failed: {exc}"[:200]]
-                    for m in PEER_VENV_MODULES}
+            peer = {
+                m: [None, f"peer python {peer_python} failed: {exc}"[:200]]
+                for m in PEER_VENV_MODULES
+            }
     versions = {m: v for m, (v, _) in imported.items()}
     versions.update({f"peer-venv:{m}": v for m, (v, _) in peer.items()})
     skips = []
     for concern, module_name in concerns.items():
         reqs = requires[module_name]
         if reqs is None:
-            skips.append({"concern": concern, "module": concerns[concern], "rows": "all",
-                          "reason": imported.get(concerns[concern], [None, "?"])[1],
-                          "whole_concern": True})
+            skips.append(
+                {
+                    "concern": concern,
+                    "module": concerns[concern],
+                    "rows": "all",
+                    "reason": imported.get(concerns[concern], [None, "?"])[1],
+                    "whole_concern": True,
+                }
+            )
             continue
         for module, (required, rows) in reqs.items():
             version, why = imported[module]
@@ -146,8 +158,15 @@ def check(concerns, *, threads=1, peer_python=None):
                 continue  # measured in the peer venv instead
             if module in PEER_VENV_MODULES and not peer_python:
                 why = f"{why}; or give a peer venv (--peer-python / ${PEER_PYTHON_ENV})"
-            skips.append({"concern": concern, "module": module, "rows": rows, "reason": why,
-                          "whole_concern": bool(required)})
+            skips.append(
+                {
+                    "concern": concern,
+                    "module": module,
+                    "rows": rows,
+                    "reason": why,
+                    "whole_concern": bool(required),
+                }
+            )
     return versions, skips
 
 
@@ -175,15 +194,28 @@ def _root():
 
 def _git_commit():
     try:
-        out = subprocess.run(["git", "-C", _root(), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", _root(), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         return None
 
 
-def run_all(concerns=None, *, threads=1, quick=False, json_path=None, peer_python=None,
-            note=None, on_row=None, on_skip=None):
+def run_all(
+    concerns=None,
+    *,
+    threads=1,
+    quick=False,
+    json_path=None,
+    peer_python=None,
+    note=None,
+    on_row=None,
+    on_skip=None,
+):
     """Check the dependencies, then run each concern in its own child, writing each row to
     ``json_path`` (JSON lines) the moment it arrives. Returns ``{concern: [rows]}``.
 
@@ -210,19 +242,23 @@ def run_all(concerns=None, *, threads=1, quick=False, json_path=None, peer_pytho
     try:
         import fastload
 
-        write({
-            "type": "header",
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": _command(),
-            "threads": threads,
-            "quick": quick,
-            "fastload": getattr(fastload, "__version__", None),
-            "git_commit": _git_commit(),
-            "machine": machine(),
-            "note": note,
-            "versions": versions,
-            "skipped": skips,
-        })
+        write(
+            {
+                "type": "header",
+                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"
+                ),
+                "command": _command(),
+                "threads": threads,
+                "quick": quick,
+                "fastload": getattr(fastload, "__version__", None),
+                "git_commit": _git_commit(),
+                "machine": machine(),
+                "note": note,
+                "versions": versions,
+                "skipped": skips,
+            }
+        )
         results = {}
         whole = {s["concern"] for s in skips if s["whole_concern"]}
         for concern, module in concerns.items():
@@ -235,16 +271,28 @@ def run_all(concerns=None, *, threads=1, quick=False, json_path=None, peer_pytho
                     on_row(concern, row)
 
             if concern in whole:
-                why = "; ".join(f"{s['module']}: {s['reason']}" for s in skips
-                                if s["concern"] == concern and s["whole_concern"])
+                why = "; ".join(
+                    f"{s['module']}: {s['reason']}"
+                    for s in skips
+                    if s["concern"] == concern and s["whole_concern"]
+                )
                 emit(skipped(concern, why))
                 continue
             _run_child(concern, module, threads, quick, peer_python, emit)
-        write({"type": "end",
-               "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                   timespec="seconds"),
-               "broken": [f"{c}: {r['name']}" for c, rs in results.items() for r in rs
-                          if r["kind"] == "broken"]})
+        write(
+            {
+                "type": "end",
+                "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"
+                ),
+                "broken": [
+                    f"{c}: {r['name']}"
+                    for c, rs in results.items()
+                    for r in rs
+                    if r["kind"] == "broken"
+                ],
+            }
+        )
         return results
     finally:
         if sink is not None:
@@ -252,8 +300,15 @@ def run_all(concerns=None, *, threads=1, quick=False, json_path=None, peer_pytho
 
 
 def _run_child(concern, module, threads, quick, peer_python, emit):
-    cmd = [sys.executable, "-m", "fastload.bench.runner", "--child", module,
-           "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastload.bench.runner",
+        "--child",
+        module,
+        "--threads",
+        str(threads),
+    ]
     if quick:
         cmd.append("--quick")
     if peer_python:
@@ -261,8 +316,9 @@ def _run_child(concern, module, threads, quick, peer_python, emit):
     import threading
 
     err = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=thread_env(threads)) as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=thread_env(threads)
+    ) as proc:
         reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
         reader.start()
         try:
@@ -282,8 +338,12 @@ def _run_child(concern, module, threads, quick, peer_python, emit):
     if code != 0:
         how = f"signal {-code}" if code < 0 else f"exit status {code}"
         last = "".join(err).strip().splitlines()[-1:] or [""]
-        emit(broken(f"{concern} (rest of the concern)",
-                    f"child process ended with {how}: {last[0][:200]}"))
+        emit(
+            broken(
+                f"{concern} (rest of the concern)",
+                f"child process ended with {how}: {last[0][:200]}",
+            )
+        )
 
 
 def _child(module_name, threads, quick, peer_python):

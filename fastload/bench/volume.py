@@ -189,29 +189,56 @@ def run(threads=1, quick=False):
     rows.append(reference("resample f32->f32 fastload", rate(fl), f"{unit}; allocating its "
                           f"output (output_pool), {after}", unit=mv))  # fmt: skip
     rows.append(
-        peer("resample f32->f32 torch interpolate", rate(tt), rate(fl),
-             "the MLPerf reference resampler, allocating", unit=mv, goal=goal3,
-             ratio_range=per_repeat(t_tt, t_fl))  # fmt: skip
+        peer(
+            "resample f32->f32 torch interpolate",
+            rate(tt),
+            rate(fl),
+            "the MLPerf reference resampler, allocating",
+            unit=mv,
+            goal=goal3,
+            ratio_range=per_repeat(t_tt, t_fl),
+        )  # fmt: skip
     )
     rows.append(
-        variant("resample f32->f32 fastload, fresh np.empty output", rate(t_fresh.wall),
-                rate(fl), "the pool bypassed: the page faults every call paid before it; vs "
-                f"torch {t_tt.wall / t_fresh.wall:.2f}x", unit=mv,
-                ratio_range=per_repeat(t_fl, t_fresh))  # fmt: skip
+        variant(
+            "resample f32->f32 fastload, fresh np.empty output",
+            rate(t_fresh.wall),
+            rate(fl),
+            "the pool bypassed: the page faults every call paid before it; vs "
+            f"torch {t_tt.wall / t_fresh.wall:.2f}x",
+            unit=mv,
+            ratio_range=per_repeat(t_fl, t_fresh),
+        )  # fmt: skip
     )
     rows.append(reference("resample f32->f32 fastload out= (reused)", rate(flo), unit=mv))
     rows.append(
-        peer("resample f32->f32 torch upsample_trilinear3d.out (reused)", rate(tto), rate(flo),
-             unit=mv, ratio_range=per_repeat(t_tto, t_flo))  # fmt: skip
+        peer(
+            "resample f32->f32 torch upsample_trilinear3d.out (reused)",
+            rate(tto),
+            rate(flo),
+            unit=mv,
+            ratio_range=per_repeat(t_tto, t_flo),
+        )  # fmt: skip
     )
     rows.append(reference("resample int16->f32 fastload", rate(fi), unit=mv))
     rows.append(
-        peer("resample int16->f32 astype(float32) + torch interpolate", rate(ti), rate(fi),
-             "the reference's steps", unit=mv, ratio_range=per_repeat(t_ti, t_fi))  # fmt: skip
+        peer(
+            "resample int16->f32 astype(float32) + torch interpolate",
+            rate(ti),
+            rate(fi),
+            "the reference's steps",
+            unit=mv,
+            ratio_range=per_repeat(t_ti, t_fi),
+        )  # fmt: skip
     )
     rows.append(
-        peer("resample int16->f32 torch interpolate given f32 input", rate(tt), rate(fi),
-             "the conversion not counted", unit=mv)  # fmt: skip
+        peer(
+            "resample int16->f32 torch interpolate given f32 input",
+            rate(tt),
+            rate(fi),
+            "the conversion not counted",
+            unit=mv,
+        )  # fmt: skip
     )
     tout = out32 = None
     sub = vol32[:40] if quick else vol32[:100]
@@ -226,12 +253,18 @@ def run(threads=1, quick=False):
     )
     nsub = float(np.prod(sub_new))
     rows.append(
-        reference("resample f32->f32 fastload, slab", nsub / fs / 1e6, f"a {sub.shape} slab",
-                  unit=mv)  # fmt: skip
+        reference(
+            "resample f32->f32 fastload, slab", nsub / fs / 1e6, f"a {sub.shape} slab", unit=mv
+        )  # fmt: skip
     )
     rows.append(
-        peer("resample f32->f32 scipy.ndimage.zoom", nsub / sz / 1e6, nsub / fs / 1e6,
-             "zoom(order=1, prefilter=False)", unit=mv)  # fmt: skip
+        peer(
+            "resample f32->f32 scipy.ndimage.zoom",
+            nsub / sz / 1e6,
+            nsub / fs / 1e6,
+            "zoom(order=1, prefilter=False)",
+            unit=mv,
+        )  # fmt: skip
     )
 
     # -- nearest on uint8 labels
@@ -256,18 +289,35 @@ def run(threads=1, quick=False):
     rows.append(reference("nearest u8 fastload", rate(fn_), f"allocating (output_pool), {after}",
                           unit=mv))  # fmt: skip
     rows.append(
-        peer("nearest u8 torch mode='nearest'", rate(tn), rate(fn_), "allocating", unit=mv,
-             goal=goal4, ratio_range=per_repeat(t_tn, t_fn))  # fmt: skip
+        peer(
+            "nearest u8 torch mode='nearest'",
+            rate(tn),
+            rate(fn_),
+            "allocating",
+            unit=mv,
+            goal=goal4,
+            ratio_range=per_repeat(t_tn, t_fn),
+        )  # fmt: skip
     )
     rows.append(
-        variant("nearest u8 fastload, fresh np.empty output", rate(t_fresh8.wall), rate(fn_),
-                f"the pool bypassed; vs torch {t_tn.wall / t_fresh8.wall:.2f}x", unit=mv,
-                ratio_range=per_repeat(t_fn, t_fresh8))  # fmt: skip
+        variant(
+            "nearest u8 fastload, fresh np.empty output",
+            rate(t_fresh8.wall),
+            rate(fn_),
+            f"the pool bypassed; vs torch {t_tn.wall / t_fresh8.wall:.2f}x",
+            unit=mv,
+            ratio_range=per_repeat(t_fn, t_fresh8),
+        )  # fmt: skip
     )
     rows.append(reference("nearest u8 fastload out= (reused)", rate(fno), unit=mv))
     rows.append(
-        peer("nearest u8 torch upsample_nearest3d.out (reused)", rate(tno), rate(fno), unit=mv,
-             ratio_range=per_repeat(t_tno, t_fno))  # fmt: skip
+        peer(
+            "nearest u8 torch upsample_nearest3d.out (reused)",
+            rate(tno),
+            rate(fno),
+            unit=mv,
+            ratio_range=per_repeat(t_tno, t_fno),
+        )  # fmt: skip
     )
     # the previous Numba gather (kept for multi-byte dtypes) on the same labels, reused output
     from fastload.volume import _resample_nb
@@ -299,9 +349,13 @@ def run(threads=1, quick=False):
         )
         rows.append(reference("resample f32 1 thread", rate(f1), unit=mv))
         rows.append(
-            variant("resample f32 2 threads", rate(f2), rate(f1),
-                    "ratio = 2 threads / 1 (needs 2 free cores: run without taskset -c 0)",
-                    unit=mv)  # fmt: skip
+            variant(
+                "resample f32 2 threads",
+                rate(f2),
+                rate(f1),
+                "ratio = 2 threads / 1 (needs 2 free cores: run without taskset -c 0)",
+                unit=mv,
+            )  # fmt: skip
         )
     vol32 = tin = None
 
@@ -320,9 +374,12 @@ def run(threads=1, quick=False):
             )
             mb = vol16.nbytes / 1e6
             rows.append(
-                reference("read .nii.gz fastload", mb / fr,
-                          f"raw int16 MB/s; {os.path.getsize(p) / 1e6:.0f} MB file",
-                          unit="MB/s")  # fmt: skip
+                reference(
+                    "read .nii.gz fastload",
+                    mb / fr,
+                    f"raw int16 MB/s; {os.path.getsize(p) / 1e6:.0f} MB file",
+                    unit="MB/s",
+                )  # fmt: skip
             )
             rows.append(peer("read .nii.gz SimpleITK", mb / sr, mb / fr, unit="MB/s"))
     vol16 = None
@@ -357,17 +414,24 @@ def run(threads=1, quick=False):
 
     r, a, b = _race([theirs, lambda: ours(True), lambda: ours(False)], 2 if quick else 3)
     case = f"case {pi.shape[1:]}, {n} patches, {threads} thread(s)"
+    rows.append(reference("unet3d_train (cached boxes)", n / a, f"{case}", unit="patches/s"))
     rows.append(
-        reference("unet3d_train (cached boxes)", n / a, f"{case}", unit="patches/s")
+        variant(
+            "unet3d_train (no boxes)",
+            n / b,
+            n / a,
+            "components of the drawn class recomputed per foreground crop (on its bounding block)",
+            unit="patches/s",
+        )  # fmt: skip
     )
     rows.append(
-        variant("unet3d_train (no boxes)", n / b, n / a,
-                "components of the drawn class recomputed per foreground crop (on its "
-                "bounding block)", unit="patches/s")  # fmt: skip
-    )
-    rows.append(
-        peer("unet3d_train reference transforms numpy/scipy", n / r, n / a,
-             "the reference's transforms", unit="patches/s")  # fmt: skip
+        peer(
+            "unet3d_train reference transforms numpy/scipy",
+            n / r,
+            n / a,
+            "the reference's transforms",
+            unit="patches/s",
+        )  # fmt: skip
     )
     return rows
 

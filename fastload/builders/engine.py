@@ -208,9 +208,19 @@ def run_build(
 
     if is_url(out):  # object storage: build in a local staging folder, then upload
         return build_to_url(
-            run_build, items, encode, out, samples_per_part=samples_per_part, workers=workers,
-            engine=engine, address=address, on_error=on_error, metadata=metadata,
-            index_by=index_by, shard_size_bytes=shard_size_bytes, progress=progress,
+            run_build,
+            items,
+            encode,
+            out,
+            samples_per_part=samples_per_part,
+            workers=workers,
+            engine=engine,
+            address=address,
+            on_error=on_error,
+            metadata=metadata,
+            index_by=index_by,
+            shard_size_bytes=shard_size_bytes,
+            progress=progress,
         )
     out = Path(out)
     _refuse_complete(out)
@@ -450,9 +460,8 @@ def _run_local(args, workers, bar):
             _build_part(*a, tick=None if bar is None else bar.update)
         return
     import multiprocessing
-    from multiprocessing.connection import wait
-
     from multiprocessing import resource_tracker
+    from multiprocessing.connection import wait
 
     ctx = multiprocessing.get_context("spawn")
     # started now: starting it later (in p.start()) would unblock SIGINT in this thread
@@ -527,7 +536,7 @@ def _run_local(args, workers, bar):
                 conn.send(None)
             except OSError:
                 pass
-        for p, conn in procs:
+        for p, _ in procs:
             p.join(5)
     except BaseException:
         with _exit_on_second_interrupt():

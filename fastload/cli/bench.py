@@ -7,7 +7,6 @@ installed in the same run on the same data. A peer that fails to import, for any
 is a "(missing)" or "(broken: reason)" row.
 """
 
-
 __all__ = ["register", "run_bench"]
 
 CONCERNS = ["image", "audio", "volume", "loader", "dataset"]
@@ -37,16 +36,33 @@ def register(sub):
     p.set_defaults(func=_run)
 
 
-def run_bench(concern="all", *, threads=1, quick=False, json_path=None, peer_python=None,
-              note=None, on_row=None, on_skip=None):
+def run_bench(
+    concern="all",
+    *,
+    threads=1,
+    quick=False,
+    json_path=None,
+    peer_python=None,
+    note=None,
+    on_row=None,
+    on_skip=None,
+):
     """Run one or all comparisons, each concern in its own child process with the thread
     variables set before any numeric library loads (:mod:`fastload.bench.runner`);
     returns {concern: rows}."""
     from fastload.bench.runner import run_all
 
     names = CONCERNS if concern == "all" else [concern]
-    return run_all(names, threads=threads, quick=quick, json_path=json_path,
-                   peer_python=peer_python, note=note, on_row=on_row, on_skip=on_skip)
+    return run_all(
+        names,
+        threads=threads,
+        quick=quick,
+        json_path=json_path,
+        peer_python=peer_python,
+        note=note,
+        on_row=on_row,
+        on_skip=on_skip,
+    )
 
 
 LEGEND = (
@@ -117,9 +133,16 @@ def _run(args):
             print(f"== {concern} ==", flush=True)
         print(format_row(row, 56), flush=True)
 
-    results = run_bench(args.concern, threads=args.threads, quick=args.quick,
-                        json_path=args.json_path, peer_python=args.peer_python,
-                        note=args.note, on_row=on_row, on_skip=on_skip)
+    results = run_bench(
+        args.concern,
+        threads=args.threads,
+        quick=args.quick,
+        json_path=args.json_path,
+        peer_python=args.peer_python,
+        note=args.note,
+        on_row=on_row,
+        on_skip=on_skip,
+    )
     if args.plot:
         _plot(results, args.plot)
     return 0

@@ -183,9 +183,7 @@ def _run(args):
         return 0
     print(f"dataset   {s['path']}")
     made = ", ".join(
-        str(x)
-        for x in (s["created_by"], s["created_at"] and f"created {s['created_at']}")
-        if x
+        str(x) for x in (s["created_by"], s["created_at"] and f"created {s['created_at']}") if x
     )
     print(f"format    v{s['format_version']}" + (f", {made}" if made else ""))
     print(f"rows      {s['rows']:,}")

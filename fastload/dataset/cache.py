@@ -168,8 +168,12 @@ class ShardCache:
                     continue
                 if st.st_size != size:
                     # cannot happen through this module; a damaged entry is dropped
-                    log.warning("fastload: cache entry %s has %d bytes, expected %d; "
-                                "dropping it", p, st.st_size, size)
+                    log.warning(
+                        "fastload: cache entry %s has %d bytes, expected %d; dropping it",
+                        p,
+                        st.st_size,
+                        size,
+                    )
                     os.close(fd)
                     self._drop_if_unpinned(p)
                     return None
@@ -287,8 +291,10 @@ class ShardCache:
                 return
             freed = False
             for _, size, p in entries:
-                gone = self._drop_stale_tmp(p) if p.name.endswith(".tmp") else (
-                    self._drop_if_unpinned(p)
+                gone = (
+                    self._drop_stale_tmp(p)
+                    if p.name.endswith(".tmp")
+                    else (self._drop_if_unpinned(p))
                 )
                 if gone:
                     used -= size

@@ -372,8 +372,13 @@ def with_retries(loc, what, attempt, *, policy=None, on_retry=None, rng=None):
             delay = next(delays, None)
             if delay is None or time.monotonic() - start + delay > policy.total_s:
                 raise storage_error(loc, what, exc, attempts=n) from None
-            log.info("fastload: %s: transient error, retry %d in %.2fs: %s", what, n, delay,
-                     loc.clean(exc))
+            log.info(
+                "fastload: %s: transient error, retry %d in %.2fs: %s",
+                what,
+                n,
+                delay,
+                loc.clean(exc),
+            )
             if on_retry is not None:
                 on_retry()
             time.sleep(delay)

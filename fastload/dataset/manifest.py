@@ -88,8 +88,7 @@ def shard_number(name):
     return None if m is None else int(m.group(1))
 
 
-def build_manifest(*, num_rows, columns, shards, metadata, params, interrupted,
-                   created_at="now"):
+def build_manifest(*, num_rows, columns, shards, metadata, params, interrupted, created_at="now"):
     """The manifest dict of a finished dataset (format version 1), checksummed.
 
     Parameters
@@ -288,9 +287,7 @@ def validate_manifest(manifest):
         if not isinstance(nbytes, int) or nbytes <= 0:
             problems.append(f"manifest.json: {label}: bad num_bytes {nbytes!r}")
         elif rows > 8 * nbytes:  # a row takes at least one bit: absurd counts stop here
-            problems.append(
-                f"manifest.json: {label}: {rows} rows cannot fit in {nbytes} bytes"
-            )
+            problems.append(f"manifest.json: {label}: {rows} rows cannot fit in {nbytes} bytes")
         if not isinstance(checksum, str) or len(checksum) != 32:
             problems.append(f"manifest.json: {label}: bad checksum {checksum!r}")
         if (

@@ -71,9 +71,7 @@ class RemoteStore(ShardStore):
                     "(damaged or edited manifest)"
                 )
         self.key = key
-        self.cache = ShardCache(
-            default_cache_dir() if cache_dir is None else cache_dir, key, limit
-        )
+        self.cache = ShardCache(default_cache_dir() if cache_dir is None else cache_dir, key, limit)
         super().__init__(self.loc.url, manifest=manifest)
         n = len(self.shard_files)
         self._shard_locks = [threading.Lock() for _ in range(n)]
@@ -99,9 +97,7 @@ class RemoteStore(ShardStore):
         except Exception:  # noqa: BLE001 - the original error is the better one then
             info = None
         if info is not None and info.type == pafs.FileType.NotFound:
-            raise StorageError(
-                f"{self.loc.url}: no such bucket or container {bucket!r}"
-            ) from None
+            raise StorageError(f"{self.loc.url}: no such bucket or container {bucket!r}") from None
         raise ShardError(
             f"{self.loc.url_of(MANIFEST_NAME)}: no manifest: not a fastload dataset, or its "
             f"build has not finished ({exc})"

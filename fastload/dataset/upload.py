@@ -71,9 +71,12 @@ def _remote_matches(loc, name, entry):
 
 def _put(loc, name, src, checksum):
     def attempt():
-        with open(src, "rb") as fin, loc.fs.open_output_stream(
-            loc.join(name), metadata={META_KEY: checksum} if checksum else None
-        ) as out:
+        with (
+            open(src, "rb") as fin,
+            loc.fs.open_output_stream(
+                loc.join(name), metadata={META_KEY: checksum} if checksum else None
+            ) as out,
+        ):
             while True:
                 chunk = fin.read(_CHUNK)
                 if not chunk:

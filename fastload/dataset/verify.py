@@ -27,6 +27,7 @@ from fastload.dataset.schema import SHAPE_PREFIX, arrow_schema, columns_from_jso
 
 __all__ = ["VerifyReport", "verify"]
 
+
 @dataclasses.dataclass
 class VerifyReport:
     """Outcome of :func:`verify`; attributes, or keys like a dict (``report["ok"]``).

@@ -146,8 +146,9 @@ def _as_view(data, name):
     try:
         view = memoryview(data)
     except TypeError as exc:
-        raise DecodeError(f"{_where(name)}expected bytes-like data, got "
-                          f"{type(data).__name__}") from exc
+        raise DecodeError(
+            f"{_where(name)}expected bytes-like data, got {type(data).__name__}"
+        ) from exc
     if view.ndim != 1 or view.format not in ("B", "b", "c"):
         if not view.c_contiguous:
             raise DecodeError(f"{_where(name)}encoded data must be C-contiguous")
@@ -162,8 +163,10 @@ def _is_jpeg(view):
 def _check_limit(height, width, name, max_pixels=None):
     limit = _state["max_pixels"] if max_pixels is None else max_pixels
     if limit and height * width > limit:
-        raise LimitError(f"{_where(name)}image is {height}x{width} = {height * width} pixels, "
-                         f"above the limit of {limit} (fastload.image.set_max_image_pixels)")
+        raise LimitError(
+            f"{_where(name)}image is {height}x{width} = {height * width} pixels, "
+            f"above the limit of {limit} (fastload.image.set_max_image_pixels)"
+        )
 
 
 _REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
@@ -186,13 +189,17 @@ def _pillow_open(view, name):
     except Image.DecompressionBombError as exc:
         raise LimitError(f"{_where(name)}{exc}") from exc
     except UnidentifiedImageError as exc:
-        raise DecodeError(f"{_where(name)}not a decodable image: expected JPEG, PNG or another "
-                          f"format Pillow reads, but Pillow identifies no image in these "
-                          f"{len(view)} bytes (they start {_first_bytes(view)})") from exc
+        raise DecodeError(
+            f"{_where(name)}not a decodable image: expected JPEG, PNG or another "
+            f"format Pillow reads, but Pillow identifies no image in these "
+            f"{len(view)} bytes (they start {_first_bytes(view)})"
+        ) from exc
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError ...
-        raise DecodeError(f"{_where(name)}not a decodable image: Pillow could not read the "
-                          f"header of {len(view)} bytes starting {_first_bytes(view)}: "
-                          f"{_pillow_text(exc)}") from exc
+        raise DecodeError(
+            f"{_where(name)}not a decodable image: Pillow could not read the "
+            f"header of {len(view)} bytes starting {_first_bytes(view)}: "
+            f"{_pillow_text(exc)}"
+        ) from exc
 
 
 def read_header(data, *, strict=True, name=None):
@@ -233,10 +240,16 @@ def read_header(data, *, strict=True, name=None):
     if bytes(view[:8]) == _PNG_SIGNATURE:
         if len(view) < 33 or bytes(view[12:16]) != b"IHDR":
             chunk = bytes(view[12:16])
-            found = (f"{len(view)} bytes" if len(view) < 33 else "a first chunk of type "
-                     + (chunk.decode("ascii") if chunk.isalpha() else chunk.hex(" ")))
-            raise DecodeError(f"{_where(name)}bad PNG header: expected an IHDR chunk in the "
-                              f"first 33 bytes, found {found}")
+            found = (
+                f"{len(view)} bytes"
+                if len(view) < 33
+                else "a first chunk of type "
+                + (chunk.decode("ascii") if chunk.isalpha() else chunk.hex(" "))
+            )
+            raise DecodeError(
+                f"{_where(name)}bad PNG header: expected an IHDR chunk in the "
+                f"first 33 bytes, found {found}"
+            )
         w = int.from_bytes(view[16:20], "big")
         h = int.from_bytes(view[20:24], "big")
         if h == 0 or w == 0:
@@ -271,8 +284,9 @@ def _pillow_jpeg_header(view, exc, name):
         return ImageInfo(h, w, len(img.getbands()), PILLOW_JPEG)
 
 
-_SOF_MARKERS = frozenset([0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
-                          0xCE, 0xCF])
+_SOF_MARKERS = frozenset(
+    [0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF]
+)
 
 
 def _jpeg_sof(view, name):
@@ -350,19 +364,27 @@ def _check_roi(roi, info, name):
     except (TypeError, ValueError) as exc:
         raise ValueError(f"roi must be (top, left, height, width), got {roi!r}") from exc
     if h <= 0 or w <= 0 or top < 0 or left < 0 or top + h > info.height or left + w > info.width:
-        raise ValueError(f"{_where(name)}roi {roi!r} is not inside the "
-                         f"{info.height}x{info.width} image")
+        raise ValueError(
+            f"{_where(name)}roi {roi!r} is not inside the {info.height}x{info.width} image"
+        )
     return top, left, h, w
 
 
 def _prepare_out(out, shape, name):
     if out is None:
         return np.empty(shape, np.uint8)
-    if (not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != shape
-            or out.strides[1:] != (3, 1) or not out.flags.writeable):
-        raise ValueError(f"{_where(name)}out must be a writable uint8 array of shape {shape} "
-                         f"with packed pixels, got "
-                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    if (
+        not isinstance(out, np.ndarray)
+        or out.dtype != np.uint8
+        or out.shape != shape
+        or out.strides[1:] != (3, 1)
+        or not out.flags.writeable
+    ):
+        raise ValueError(
+            f"{_where(name)}out must be a writable uint8 array of shape {shape} "
+            f"with packed pixels, got "
+            f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
+        )
     return out
 
 
@@ -374,8 +396,17 @@ def idct_flag(idct):
     return 0 if _jpeg_cy is None else _jpeg_cy.IDCT_FLAGS[idct]
 
 
-def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=None, name=None,
-           idct="accurate"):
+def decode(
+    data,
+    *,
+    roi=None,
+    min_size=None,
+    out=None,
+    strict=True,
+    max_pixels=None,
+    name=None,
+    idct="accurate",
+):
     """Decode an encoded image to RGB, optionally only a region and DCT-downscaled.
 
     Parameters
@@ -462,12 +493,22 @@ def decode(data, *, roi=None, min_size=None, out=None, strict=True, max_pixels=N
         info = read_header(view, strict=strict, name=name)
     region = _check_roi(roi, info, name)
     scale = choose_scale(region[2:], min_size) if info.format == "JPEG" else 8
-    return decode_region(view, info, region, scale, out=out, strict=strict,
-                         max_pixels=max_pixels, name=name, idct=idct)
+    return decode_region(
+        view,
+        info,
+        region,
+        scale,
+        out=out,
+        strict=strict,
+        max_pixels=max_pixels,
+        name=name,
+        idct=idct,
+    )
 
 
-def decode_region(data, info, region, scale, *, out=None, strict=True, max_pixels=None,
-                  name=None, idct="accurate"):
+def decode_region(
+    data, info, region, scale, *, out=None, strict=True, max_pixels=None, name=None, idct="accurate"
+):
     """Decode ``region`` (full-resolution ``(top, left, h, w)``, already validated against
     ``info``) at DCT scale ``scale/8`` (8 for non-JPEG). Returns the
     :func:`scaled_region` of shape (h', w', 3) uint8. The pixel limit is checked once:
@@ -484,8 +525,7 @@ def decode_region(data, info, region, scale, *, out=None, strict=True, max_pixel
     return _decode_pillow(_as_view(data, name), info, scale, (y0, x0, h, w), out, strict, name)
 
 
-def decode_resize_jpeg(data, plan, out, kernel_args, *, strict=True, name=None,
-                       idct="accurate"):
+def decode_resize_jpeg(data, plan, out, kernel_args, *, strict=True, name=None, idct="accurate"):
     """Decode a region of a JPEG and resample a box of it into ``out`` in one GIL-free
     kernel call that parses the header once: the kernel opens the image (header, pixel
     limit :func:`get_max_image_pixels`, strict checks), ``plan(height, width, components)``
@@ -504,8 +544,9 @@ def decode_resize_jpeg(data, plan, out, kernel_args, *, strict=True, name=None,
     if not _is_jpeg(view):
         return None
     try:
-        return _jpeg_cy.decode_resize_planned(view, plan, _state["max_pixels"] or 0, strict, out,
-                                              *kernel_args, name, idct_flag(idct))
+        return _jpeg_cy.decode_resize_planned(
+            view, plan, _state["max_pixels"] or 0, strict, out, *kernel_args, name, idct_flag(idct)
+        )
     except _jpeg_cy.UnsupportedJPEG:
         return None
 
@@ -524,13 +565,17 @@ def _decode_pillow(view, info, scale, region, out, strict, name):
             img = img.convert("RGB")
         arr = np.asarray(img)
     except Exception as exc:
-        raise DecodeError(f"{_where(name)}invalid {info.format} data: Pillow could not decode "
-                          f"the {info.height}x{info.width} image ({_pillow_text(exc)})") from exc
+        raise DecodeError(
+            f"{_where(name)}invalid {info.format} data: Pillow could not decode "
+            f"the {info.height}x{info.width} image ({_pillow_text(exc)})"
+        ) from exc
     finally:
         img.close()
     if arr.shape[:2] != expected:
-        raise DecodeError(f"{_where(name)}Pillow decoded {arr.shape[0]}x{arr.shape[1]} "
-                          f"pixels where the header declares {expected[0]}x{expected[1]} "
-                          f"(at scale {scale}/8)")
-    out[...] = arr[y0:y0 + h, x0:x0 + w]
+        raise DecodeError(
+            f"{_where(name)}Pillow decoded {arr.shape[0]}x{arr.shape[1]} "
+            f"pixels where the header declares {expected[0]}x{expected[1]} "
+            f"(at scale {scale}/8)"
+        )
+    out[...] = arr[y0 : y0 + h, x0 : x0 + w]
     return out

@@ -66,8 +66,16 @@ class OutputSpec:
 
     def kernel_args(self, flip):
         """``(out_h, out_w, out_c, layout, dtype, flags, mean, std)`` for the kernels."""
-        return (self.height, self.width, self.channels, _LAYOUTS[self.layout],
-                _DTYPES[self.dtype], self.flags(flip), self.mean, self.std)
+        return (
+            self.height,
+            self.width,
+            self.channels,
+            _LAYOUTS[self.layout],
+            _DTYPES[self.dtype],
+            self.flags(flip),
+            self.mean,
+            self.std,
+        )
 
 
 def simd_paths():
@@ -82,12 +90,12 @@ def set_simd_path(path):
     previous cap's name (``None`` for none). For tests and benchmarks: the paths agree
     bit for bit except "portable", which rounds differently (within 2e-3 of 255)."""
     if path is not None and path not in _resize_cy.SIMD_CAPS:
-        raise ValueError(f"path must be one of {sorted(_resize_cy.SIMD_CAPS)} or None, "
-                         f"not {path!r}")
+        raise ValueError(
+            f"path must be one of {sorted(_resize_cy.SIMD_CAPS)} or None, not {path!r}"
+        )
     if path is not None and path not in simd_paths():
         raise ValueError(f"this CPU does not run the {path!r} path (it runs {simd_paths()})")
-    previous = next((k for k, v in _resize_cy.SIMD_CAPS.items() if v and v == _simd["cap"]),
-                    None)
+    previous = next((k for k, v in _resize_cy.SIMD_CAPS.items() if v and v == _simd["cap"]), None)
     _simd["cap"] = 0 if path is None else _resize_cy.SIMD_CAPS[path]
     return previous
 
@@ -117,8 +125,17 @@ def _triple(v, what):
     return v
 
 
-def output_spec(size, *, dtype="uint8", layout="HWC", mean=None, std=None, pad_channels=3,
-                interpolation="bilinear", antialias=True):
+def output_spec(
+    size,
+    *,
+    dtype="uint8",
+    layout="HWC",
+    mean=None,
+    std=None,
+    pad_channels=3,
+    interpolation="bilinear",
+    antialias=True,
+):
     """Validate and bundle output options (done once per pipeline, not per image).
 
     Parameters
@@ -153,8 +170,7 @@ def output_spec(size, *, dtype="uint8", layout="HWC", mean=None, std=None, pad_c
     std = _triple(std, "std") or (1.0, 1.0, 1.0)
     if any(s == 0 or not math.isfinite(s) for s in std):
         raise ValueError(f"std must be finite and non-zero, got {std!r}")
-    return OutputSpec(h, w, pad_channels, layout, dtype, interpolation, bool(antialias),
-                      mean, std)
+    return OutputSpec(h, w, pad_channels, layout, dtype, interpolation, bool(antialias), mean, std)
 
 
 def as_rgb_image(image):
@@ -176,11 +192,18 @@ def as_rgb_image(image):
 def _check_out(out, spec):
     if out is None:
         return np.empty(spec.shape, spec.np_dtype)
-    if (not isinstance(out, np.ndarray) or out.dtype != spec.np_dtype or out.shape != spec.shape
-            or not out.flags.c_contiguous or not out.flags.writeable):
-        raise ValueError(f"out must be a writable C-contiguous {spec.dtype} array of shape "
-                         f"{spec.shape}, got {getattr(out, 'dtype', type(out).__name__)} "
-                         f"{getattr(out, 'shape', '')}")
+    if (
+        not isinstance(out, np.ndarray)
+        or out.dtype != spec.np_dtype
+        or out.shape != spec.shape
+        or not out.flags.c_contiguous
+        or not out.flags.writeable
+    ):
+        raise ValueError(
+            f"out must be a writable C-contiguous {spec.dtype} array of shape "
+            f"{spec.shape}, got {getattr(out, 'dtype', type(out).__name__)} "
+            f"{getattr(out, 'shape', '')}"
+        )
     return out
 
 
@@ -193,8 +216,14 @@ def resample_box(image, box, spec, flip, out, clamp="box"):
     # "image": a sub-pixel overhang is allowed (DALI's uniform-scale resize ROI can reach
     # 1/4 output pixel past the edge); the filter taps stop at the image edge
     slack = 0.5 if clamp == "image" else 1e-6
-    if not (bh > 0 and bw > 0 and top >= -slack and left >= -slack and top + bh <= H + slack
-            and left + bw <= W + slack):
+    if not (
+        bh > 0
+        and bw > 0
+        and top >= -slack
+        and left >= -slack
+        and top + bh <= H + slack
+        and left + bw <= W + slack
+    ):
         raise ValueError(f"box {box!r} is not inside the {H}x{W} image")
     if clamp == "box":  # crop first: filter taps stop at the box's pixel hull
         y0, x0 = int(math.floor(top)), int(math.floor(left))
@@ -208,9 +237,22 @@ def resample_box(image, box, spec, flip, out, clamp="box"):
     return out
 
 
-def resized_crop(image, box, size, *, flip=False, interpolation="bilinear", antialias=True,
-                 out=None, dtype="uint8", layout="HWC", mean=None, std=None, pad_channels=3,
-                 clamp="box"):
+def resized_crop(
+    image,
+    box,
+    size,
+    *,
+    flip=False,
+    interpolation="bilinear",
+    antialias=True,
+    out=None,
+    dtype="uint8",
+    layout="HWC",
+    mean=None,
+    std=None,
+    pad_channels=3,
+    clamp="box",
+):
     """Crop ``box`` from ``image`` and resample it to ``size`` in one pass.
 
     Parameters
@@ -235,9 +277,16 @@ def resized_crop(image, box, size, *, flip=False, interpolation="bilinear", anti
     -------
     out : ndarray, shape (h, w, C) for HWC or (C, h, w) for CHW, dtype ``dtype``
     """
-    spec = output_spec(size, dtype=dtype, layout=layout, mean=mean, std=std,
-                       pad_channels=pad_channels, interpolation=interpolation,
-                       antialias=antialias)
+    spec = output_spec(
+        size,
+        dtype=dtype,
+        layout=layout,
+        mean=mean,
+        std=std,
+        pad_channels=pad_channels,
+        interpolation=interpolation,
+        antialias=antialias,
+    )
     return resample_box(as_rgb_image(image), box, spec, flip, out, clamp)
 
 
@@ -256,8 +305,15 @@ def normalize(image, mean, std, *, dtype="float32", layout="HWC", out=None, pad_
     """
     image = as_rgb_image(image)
     H, W = image.shape[:2]
-    spec = output_spec((H, W), dtype=dtype, layout=layout, mean=mean, std=std,
-                       pad_channels=pad_channels, antialias=False)
+    spec = output_spec(
+        (H, W),
+        dtype=dtype,
+        layout=layout,
+        mean=mean,
+        std=std,
+        pad_channels=pad_channels,
+        antialias=False,
+    )
     return resample_box(image, (0, 0, H, W), spec, False, out)
 
 
@@ -288,8 +344,10 @@ def resize_shorter_size(height, width, size, *, rounding="floor"):
         s32 = np.float32(size) / np.float32(short)
         return int(np.float32(height) * s32), int(np.float32(width) * s32)
     if rounding in ("round", "dali"):
-        return (max(1, int(math.floor(height * scale + 0.5))),
-                max(1, int(math.floor(width * scale + 0.5))))
+        return (
+            max(1, int(math.floor(height * scale + 0.5))),
+            max(1, int(math.floor(width * scale + 0.5))),
+        )
     raise ValueError(f"rounding must be 'floor', 'round' or 'dali', not {rounding!r}")
 
 
@@ -339,8 +397,20 @@ def _hull(box, height, width, margin_y=0, margin_x=0):
     return (y0, x0, y1 - y0, x1 - x0)
 
 
-def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=True,
-                        strict=True, out=None, info=None, name=None, idct="accurate"):
+def decode_resized_crop(
+    data,
+    box,
+    spec,
+    *,
+    flip=False,
+    clamp="box",
+    dct_scale=True,
+    strict=True,
+    out=None,
+    info=None,
+    name=None,
+    idct="accurate",
+):
     """Decode only ``box`` of an encoded image and resample it straight into ``out``.
 
     JPEG with the libjpeg-turbo backend runs as one GIL-free C call: the strongest DCT
@@ -390,21 +460,36 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
         """(scale, region, box) from the header's size (full-resolution pixels)."""
         b = box(codec.ImageInfo(height, width, 3, "JPEG")) if callable(box) else box
         top, left, bh, bw = (float(v) for v in b)
-        if not (bh > 0 and bw > 0 and top >= 0 and left >= 0 and top + bh <= height + 1e-6
-                and left + bw <= width + 1e-6):
+        if not (
+            bh > 0
+            and bw > 0
+            and top >= 0
+            and left >= 0
+            and top + bh <= height + 1e-6
+            and left + bw <= width + 1e-6
+        ):
             raise ValueError(f"box {b!r} is not inside the {height}x{width} image")
         margin = (0, 0)
         if clamp == "image":  # a filter-support margin around the box
-            margin = (math.ceil(max(bh / spec.height, 1.0)) + 2,
-                      math.ceil(max(bw / spec.width, 1.0)) + 2)
+            margin = (
+                math.ceil(max(bh / spec.height, 1.0)) + 2,
+                math.ceil(max(bw / spec.width, 1.0)) + 2,
+            )
         region = _hull((top, left, bh, bw), height, width, *margin)
         use_dct = jpeg and dct_scale
         scale = codec.choose_scale((bh, bw), (spec.height, spec.width)) if use_dct else 8
         return scale, region, (top, left, bh, bw)
 
     # JPEG: one kernel call that parses the header once and checks the pixel limit
-    done = codec.decode_resize_jpeg(data, lambda h, w, _c: plan(h, w), out,
-                                    spec.kernel_args(flip), strict=strict, name=name, idct=idct)
+    done = codec.decode_resize_jpeg(
+        data,
+        lambda h, w, _c: plan(h, w),
+        out,
+        spec.kernel_args(flip),
+        strict=strict,
+        name=name,
+        idct=idct,
+    )
     if done is not None:
         return done
     if info is None:
@@ -414,5 +499,6 @@ def decode_resized_crop(data, box, spec, *, flip=False, clamp="box", dct_scale=T
     pixels = codec.decode_region(data, info, region, scale, strict=strict, name=name, idct=idct)
     y0, x0 = codec.scaled_region((H, W), region, scale)[:2]
     f = scale / 8.0
-    return resample_box(pixels, (top * f - y0, left * f - x0, bh * f, bw * f), spec, flip, out,
-                        clamp="image")
+    return resample_box(
+        pixels, (top * f - y0, left * f - x0, bh * f, bw * f), spec, flip, out, clamp="image"
+    )

@@ -58,11 +58,20 @@ def _hw(meta):
 
 def _is_encoded(x):
     return isinstance(x, (bytes, bytearray, memoryview)) or (
-        isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == np.uint8)
+        isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == np.uint8
+    )
 
 
-def sample_crop_reference(rng, height, width, *, area=(0.05, 1.0), ratio=(0.75, 1.33),
-                          min_object_covered=0.1, attempts=100):
+def sample_crop_reference(
+    rng,
+    height,
+    width,
+    *,
+    area=(0.05, 1.0),
+    ratio=(0.75, 1.33),
+    min_object_covered=0.1,
+    attempts=100,
+):
     """Crop box as ``tf.image.sample_distorted_bounding_box`` draws it for the MLPerf
     reference (whole image as the only bounding box).
 
@@ -108,8 +117,16 @@ def sample_crop_reference(rng, height, width, *, area=(0.05, 1.0), ratio=(0.75, 
             h -= 1
             w = round(h * r)
             a = float(w * h)
-        if (a < min_area or a > max_area or w > width or h > height or w <= 0 or h <= 0
-                or a < 1.0 or a / total < min_object_covered):
+        if (
+            a < min_area
+            or a > max_area
+            or w > width
+            or h > height
+            or w <= 0
+            or h <= 0
+            or a < 1.0
+            or a / total < min_object_covered
+        ):
             continue
         y = int(rng.integers(0, height - h)) if h < height else 0
         x = int(rng.integers(0, width - w)) if w < width else 0
@@ -117,8 +134,7 @@ def sample_crop_reference(rng, height, width, *, area=(0.05, 1.0), ratio=(0.75, 
     return (0, 0, height, width)
 
 
-def sample_crop_nvidia(rng, height, width, *, area=(0.05, 1.0), ratio=(3 / 4, 4 / 3),
-                       attempts=10):
+def sample_crop_nvidia(rng, height, width, *, area=(0.05, 1.0), ratio=(3 / 4, 4 / 3), attempts=10):
     """Crop box as DALI's ``RandomCropGenerator`` draws it (NVIDIA closed submission).
 
     Per attempt: area fraction uniform in ``area``, aspect log-uniform in ``ratio``,
@@ -230,22 +246,37 @@ class ImagePreset:
 
     def sample_crop(self, rng, height, width, *, area=(0.05, 1.0)):
         """Draw a crop box ``(top, left, h, w)`` with this preset's sampler and ranges."""
-        return CROP_SAMPLERS[self.sampler](rng, height, width, area=area, ratio=self.ratio,
-                                           attempts=self.attempts)
+        return CROP_SAMPLERS[self.sampler](
+            rng, height, width, area=area, ratio=self.ratio, attempts=self.attempts
+        )
 
 
 #: The image preset table: ``"reference"`` (MLPerf TF reference) and ``"nvidia"`` (NVIDIA's
 #: DALI submission); see :mod:`fastload.pipelines.resnet50`.
 PRESETS = {
     "reference": ImagePreset(
-        sampler="tf", ratio=(0.75, 1.33), attempts=100, interpolation="tf_legacy",
-        antialias=False, mean=TF_REFERENCE_MEAN, std=None, dct_scale=False,
-        eval_rounding="floor", idct="fast",  # tf.image.decode_jpeg's default dct_method=""
+        sampler="tf",
+        ratio=(0.75, 1.33),
+        attempts=100,
+        interpolation="tf_legacy",
+        antialias=False,
+        mean=TF_REFERENCE_MEAN,
+        std=None,
+        dct_scale=False,
+        eval_rounding="floor",
+        idct="fast",  # tf.image.decode_jpeg's default dct_method=""
     ),
     "nvidia": ImagePreset(
-        sampler="dali", ratio=(3 / 4, 4 / 3), attempts=10, interpolation="bilinear",
-        antialias=True, mean=IMAGENET_MEAN, std=IMAGENET_STD, dct_scale=True,
-        eval_rounding="dali", idct="accurate",  # DALI's CPU decoder: libjpeg-turbo ISLOW
+        sampler="dali",
+        ratio=(3 / 4, 4 / 3),
+        attempts=10,
+        interpolation="bilinear",
+        antialias=True,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        dct_scale=True,
+        eval_rounding="dali",
+        idct="accurate",  # DALI's CPU decoder: libjpeg-turbo ISLOW
     ),
 }
 
@@ -283,10 +314,25 @@ class RandomResizedCrop(Transform):
         the preset's (``"fast"`` for "reference", as TensorFlow decodes).
     """
 
-    def __init__(self, size=224, *, preset="nvidia", area=(0.05, 1.0), ratio=None,
-                 attempts=None, interpolation=None, antialias=None, dtype="uint8",
-                 layout="HWC", mean=None, std=None, pad_channels=3, dct_scale=True,
-                 strict=True, idct=None):
+    def __init__(
+        self,
+        size=224,
+        *,
+        preset="nvidia",
+        area=(0.05, 1.0),
+        ratio=None,
+        attempts=None,
+        interpolation=None,
+        antialias=None,
+        dtype="uint8",
+        layout="HWC",
+        mean=None,
+        std=None,
+        pad_channels=3,
+        dct_scale=True,
+        strict=True,
+        idct=None,
+    ):
         p = get_preset(preset)
         self.preset = preset
         self.area = tuple(area)
@@ -298,15 +344,22 @@ class RandomResizedCrop(Transform):
         idct = p.idct if idct is None else idct
         codec.idct_flag(idct)  # validate
         self.idct = idct
-        self.spec = ops.output_spec(size, dtype=dtype, layout=layout, mean=mean, std=std,
-                                    pad_channels=pad_channels,
-                                    interpolation=interpolation or p.interpolation,
-                                    antialias=p.antialias if antialias is None else antialias)
+        self.spec = ops.output_spec(
+            size,
+            dtype=dtype,
+            layout=layout,
+            mean=mean,
+            std=std,
+            pad_channels=pad_channels,
+            interpolation=interpolation or p.interpolation,
+            antialias=p.antialias if antialias is None else antialias,
+        )
 
     def sample_params(self, rng, meta):
         h, w = _hw(meta)
-        return CropParams(*self._sampler(rng, h, w, area=self.area, ratio=self.ratio,
-                                         attempts=self.attempts))
+        return CropParams(
+            *self._sampler(rng, h, w, area=self.area, ratio=self.ratio, attempts=self.attempts)
+        )
 
     def apply(self, x, params, *, flip=False, out=None, info=None, name=None):
         """Resample ``params.box`` of ``x`` (mirrored if ``flip``) into ``out``.
@@ -315,10 +368,18 @@ class RandomResizedCrop(Transform):
         error messages (:func:`fastload.image.decode_resized_crop`).
         """
         if _is_encoded(x):
-            return ops.decode_resized_crop(x, params.box, self.spec, flip=flip,
-                                           dct_scale=self.dct_scale, strict=self.strict,
-                                           out=out, info=info, name=name,
-                                           idct=self.idct)
+            return ops.decode_resized_crop(
+                x,
+                params.box,
+                self.spec,
+                flip=flip,
+                dct_scale=self.dct_scale,
+                strict=self.strict,
+                out=out,
+                info=info,
+                name=name,
+                idct=self.idct,
+            )
         return ops.resample_box(ops.as_rgb_image(x), params.box, self.spec, flip, out)
 
     def output_meta(self, meta, params):
@@ -334,7 +395,7 @@ class CenterCrop(Transform):
     def apply(self, x, params):
         x = np.asarray(x)
         top, left, h, w = ops.center_crop_box(x.shape[0], x.shape[1], self.size)
-        return x[top:top + h, left:left + w]
+        return x[top : top + h, left : left + w]
 
     def output_meta(self, meta, params):
         h, w = _hw(meta)
@@ -353,8 +414,15 @@ class ResizeShorter(Transform):
     (encoded input).
     """
 
-    def __init__(self, size=256, *, rounding="floor", interpolation="bilinear", antialias=True,
-                 idct="accurate"):
+    def __init__(
+        self,
+        size=256,
+        *,
+        rounding="floor",
+        interpolation="bilinear",
+        antialias=True,
+        idct="accurate",
+    ):
         codec.idct_flag(idct)  # validate
         self.idct = idct
         self.size = int(size)

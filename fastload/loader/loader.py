@@ -47,6 +47,8 @@ def _integer(name, value):
         raise TypeError(
             f"{name} must be an integer, got {value!r} ({type(value).__name__})"
         ) from None
+
+
 MAX_ERRORS_KEPT = 1000
 
 

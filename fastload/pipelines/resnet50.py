@@ -77,8 +77,9 @@ class _Base(Transform):
     """What train and eval share: the preset (:data:`fastload.image.transforms.PRESETS`),
     the output spec, reading the header (:meth:`describe`) and the sample-dict plumbing."""
 
-    def __init__(self, preset, size, dtype, layout, pad_channels, dct_scale, strict, key,
-                 idct=None):
+    def __init__(
+        self, preset, size, dtype, layout, pad_channels, dct_scale, strict, key, idct=None
+    ):
         self.preset = preset
         self.key = key
         self.strict = strict
@@ -90,9 +91,16 @@ class _Base(Transform):
             self.mean, self.std = None, None
         else:
             self.mean, self.std = p.mean, p.std
-        self.spec = ops.output_spec(size, dtype=dtype, layout=layout, mean=self.mean,
-                                    std=self.std, pad_channels=pad_channels,
-                                    interpolation=p.interpolation, antialias=p.antialias)
+        self.spec = ops.output_spec(
+            size,
+            dtype=dtype,
+            layout=layout,
+            mean=self.mean,
+            std=self.std,
+            pad_channels=pad_channels,
+            interpolation=p.interpolation,
+            antialias=p.antialias,
+        )
 
     def output_spec(self):
         """``{key: (shape, dtype)}`` of what this transform writes (batch-buffer protocol)."""
@@ -100,8 +108,9 @@ class _Base(Transform):
 
     def describe(self, sample):
         """The image header (:class:`~fastload.image.ImageInfo`) the crop is drawn from."""
-        return codec.read_header(field(sample, self.key, type(self).__name__),
-                                 strict=self.strict, name=_name(sample))
+        return codec.read_header(
+            field(sample, self.key, type(self).__name__), strict=self.strict, name=_name(sample)
+        )
 
     def _result(self, sample, image):
         sample = dict(sample)  # the caller's dict (e.g. a cached record) stays untouched
@@ -115,8 +124,10 @@ class _Base(Transform):
 
     def __repr__(self):
         s = self.spec
-        return (f"{type(self).__name__}(preset={self.preset!r}, size={(s.height, s.width)}, "
-                f"dtype={s.dtype!r}, layout={s.layout!r}, pad_channels={s.channels})")
+        return (
+            f"{type(self).__name__}(preset={self.preset!r}, size={(s.height, s.width)}, "
+            f"dtype={s.dtype!r}, layout={s.layout!r}, pad_channels={s.channels})"
+        )
 
 
 class ResNet50Train(_Base):
@@ -128,17 +139,35 @@ class ResNet50Train(_Base):
     kernel); parameters are drawn crop first, then flip.
     """
 
-    def __init__(self, *, preset="nvidia", size=224, dtype="float32", layout="CHW",
-                 pad_channels=3, area=(0.05, 1.0), dct_scale=None, strict=True, key="image",
-                 idct=None):
-        super().__init__(preset, size, dtype, layout, pad_channels, dct_scale, strict, key,
-                         idct)
+    def __init__(
+        self,
+        *,
+        preset="nvidia",
+        size=224,
+        dtype="float32",
+        layout="CHW",
+        pad_channels=3,
+        area=(0.05, 1.0),
+        dct_scale=None,
+        strict=True,
+        key="image",
+        idct=None,
+    ):
+        super().__init__(preset, size, dtype, layout, pad_channels, dct_scale, strict, key, idct)
         self.area = tuple(area)
         s = self.spec
         self.crop = RandomResizedCrop(
-            (s.height, s.width), preset=self.preset_values, area=self.area, dtype=dtype,
-            layout=layout, mean=self.mean, std=self.std, pad_channels=pad_channels,
-            dct_scale=self.dct_scale, strict=strict, idct=self.idct,
+            (s.height, s.width),
+            preset=self.preset_values,
+            area=self.area,
+            dtype=dtype,
+            layout=layout,
+            mean=self.mean,
+            std=self.std,
+            pad_channels=pad_channels,
+            dct_scale=self.dct_scale,
+            strict=strict,
+            idct=self.idct,
         )
         self.flip = RandomFlip(self.preset_values.flip_p)
 
@@ -151,8 +180,9 @@ class ResNet50Train(_Base):
         data = field(sample, self.key, type(self).__name__)
         dest = None if out is None else out.get(self.key)
         box = CropParams(params.top, params.left, params.height, params.width)
-        image = self.crop.apply(data, box, flip=params.flip, out=dest, info=info,
-                                name=_name(sample))
+        image = self.crop.apply(
+            data, box, flip=params.flip, out=dest, info=info, name=_name(sample)
+        )
         return self._result(sample, image)
 
 
@@ -164,10 +194,21 @@ class ResNet50Eval(_Base):
     :func:`fastload.image.decode_resized_crop`.
     """
 
-    def __init__(self, *, preset="nvidia", size=224, resize=256, dtype="float32", layout="CHW",
-                 pad_channels=3, dct_scale=False, strict=True, key="image", idct=None):
-        super().__init__(preset, size, dtype, layout, pad_channels, dct_scale, strict, key,
-                         idct)
+    def __init__(
+        self,
+        *,
+        preset="nvidia",
+        size=224,
+        resize=256,
+        dtype="float32",
+        layout="CHW",
+        pad_channels=3,
+        dct_scale=False,
+        strict=True,
+        key="image",
+        idct=None,
+    ):
+        super().__init__(preset, size, dtype, layout, pad_channels, dct_scale, strict, key, idct)
         self.resize = int(resize)
 
     def sample_params(self, rng, info):
@@ -175,9 +216,13 @@ class ResNet50Eval(_Base):
 
     def box(self, info):
         """Source box equivalent to resize-shorter + centre crop (full-res pixels)."""
-        return ops.resize_shorter_box(info.height, info.width, self.resize,
-                                      (self.spec.height, self.spec.width),
-                                      rounding=self.preset_values.eval_rounding)
+        return ops.resize_shorter_box(
+            info.height,
+            info.width,
+            self.resize,
+            (self.spec.height, self.spec.width),
+            rounding=self.preset_values.eval_rounding,
+        )
 
     def apply(self, sample, params=None, out=None, info=None):
         data = field(sample, self.key, type(self).__name__)
@@ -185,15 +230,35 @@ class ResNet50Eval(_Base):
         if info is None:
             info = codec.read_header(data, strict=self.strict, name=name)
         dest = None if out is None else out.get(self.key)
-        image = ops.decode_resized_crop(data, self.box(info), self.spec, flip=False,
-                                        clamp="image", dct_scale=self.dct_scale,
-                                        strict=self.strict, out=dest, info=info, name=name,
-                                        idct=self.idct)
+        image = ops.decode_resized_crop(
+            data,
+            self.box(info),
+            self.spec,
+            flip=False,
+            clamp="image",
+            dct_scale=self.dct_scale,
+            strict=self.strict,
+            out=dest,
+            info=info,
+            name=name,
+            idct=self.idct,
+        )
         return self._result(sample, image)
 
 
-def resnet50_train(*, preset="nvidia", size=224, dtype="float32", layout="CHW", pad_channels=3,
-                   area=(0.05, 1.0), dct_scale=None, strict=True, key="image", idct=None):
+def resnet50_train(
+    *,
+    preset="nvidia",
+    size=224,
+    dtype="float32",
+    layout="CHW",
+    pad_channels=3,
+    area=(0.05, 1.0),
+    dct_scale=None,
+    strict=True,
+    key="image",
+    idct=None,
+):
     """ResNet-50 training transform (random resized crop + flip + normalize).
 
     Parameters
@@ -228,18 +293,47 @@ def resnet50_train(*, preset="nvidia", size=224, dtype="float32", layout="CHW", 
         ``transform(sample, rng, out=None) -> sample`` with ``sample[key]`` of shape
         (C, size, size) or (size, size, C) and dtype ``dtype``; ``output_spec()``.
     """
-    return ResNet50Train(preset=preset, size=size, dtype=dtype, layout=layout,
-                         pad_channels=pad_channels, area=area, dct_scale=dct_scale,
-                         strict=strict, key=key, idct=idct)
+    return ResNet50Train(
+        preset=preset,
+        size=size,
+        dtype=dtype,
+        layout=layout,
+        pad_channels=pad_channels,
+        area=area,
+        dct_scale=dct_scale,
+        strict=strict,
+        key=key,
+        idct=idct,
+    )
 
 
-def resnet50_eval(*, preset="nvidia", size=224, resize=256, dtype="float32", layout="CHW",
-                  pad_channels=3, dct_scale=False, strict=True, key="image", idct=None):
+def resnet50_eval(
+    *,
+    preset="nvidia",
+    size=224,
+    resize=256,
+    dtype="float32",
+    layout="CHW",
+    pad_channels=3,
+    dct_scale=False,
+    strict=True,
+    key="image",
+    idct=None,
+):
     """ResNet-50 evaluation transform: shorter side to ``resize``, centre ``size`` crop,
     normalize; fused into one resample of the equivalent source box (only the rows and
     columns it touches are decoded). Parameters as in :func:`resnet50_train`, except that
     DCT scaling is off by default for both presets (eval favours exactness over speed);
     ``rng`` is ignored."""
-    return ResNet50Eval(preset=preset, size=size, resize=resize, dtype=dtype, layout=layout,
-                        pad_channels=pad_channels, dct_scale=dct_scale, strict=strict, key=key,
-                        idct=idct)
+    return ResNet50Eval(
+        preset=preset,
+        size=size,
+        resize=resize,
+        dtype=dtype,
+        layout=layout,
+        pad_channels=pad_channels,
+        dct_scale=dct_scale,
+        strict=strict,
+        key=key,
+        idct=idct,
+    )

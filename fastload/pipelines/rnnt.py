@@ -45,10 +45,11 @@ an utterance that still reaches ``rnnt_train`` longer than ``max_duration`` rais
 disables the check.
 
 ``preset="nvidia"``: NVIDIA's vectorised SpecAugment rule (``SpecAugment(preset="nvidia")``:
-masks ``a <= idx <= a + w`` from ``a = round(U (size - w))``), and pre-drawn speed factors: when the sample carries ``sample["speed"]`` (NVIDIA draws
-s per sample up front to sort batches by perturbed length), that factor is used instead
-of a draw; otherwise s is drawn as in the reference. :func:`draw_speeds` makes an
-epoch's factors and :class:`WithSpeed` adds them to a dataset's samples (the sampler may
+masks ``a <= idx <= a + w`` from ``a = round(U (size - w))``), and pre-drawn speed
+factors: when the sample carries ``sample["speed"]`` (NVIDIA draws s per sample up
+front to sort batches by perturbed length), that factor is used instead of a draw;
+otherwise s is drawn as in the reference. :func:`draw_speeds` makes an epoch's factors and
+:class:`WithSpeed` adds them to a dataset's samples (the sampler may
 use ``duration * speed`` to order batches). The DSP chain is identical.
 
 Against the reference's DALI graph run by DALI 2.4 (``tests/equivalence/test_rnnt_dali.py``,
@@ -284,8 +285,7 @@ class RnntTransform(Transform):
             return x, rate
         # verify_md5=False: fastload's builders decode (and MD5-check) every file once;
         # the frame CRCs are still checked on every decode
-        x, rate = decode(data, name=name, mono=True, buffer=_buffer("decode", 0),
-                         verify_md5=False)
+        x, rate = decode(data, name=name, mono=True, buffer=_buffer("decode", 0), verify_md5=False)
         _check_rate(name, rate, "sample rate")
         return x, rate
 
@@ -368,8 +368,15 @@ class RnntTransform(Transform):
         flat = stacked.reshape(-1)
         flat[T * F :] = 0.0
         feats = flat[: T * F].reshape(T, F)
-        log_mel(x, dither=self.dither, rng=rng, normalize="per_feature", out=feats,
-                time_major=True, **mel)
+        log_mel(
+            x,
+            dither=self.dither,
+            rng=rng,
+            normalize="per_feature",
+            out=feats,
+            time_major=True,
+            **mel,
+        )
         if self.train and self.spec_augment is not None:
             view = feats.T  # (F, T)
             SpecAugment.apply_inplace(view, self.spec_augment.draw(rng, F, T))

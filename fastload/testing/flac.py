@@ -17,8 +17,19 @@ import numpy as np
 
 __all__ = ["encode_flac", "md5_of"]
 
-_RATE_CODES = {88200: 1, 176400: 2, 192000: 3, 8000: 4, 16000: 5, 22050: 6, 24000: 7,
-               32000: 8, 44100: 9, 48000: 10, 96000: 11}
+_RATE_CODES = {
+    88200: 1,
+    176400: 2,
+    192000: 3,
+    8000: 4,
+    16000: 5,
+    22050: 6,
+    24000: 7,
+    32000: 8,
+    44100: 9,
+    48000: 10,
+    96000: 11,
+}
 _BPS_CODES = {8: 1, 12: 2, 16: 4, 20: 5, 24: 6, 32: 7}
 _STEREO = {"independent": None, "left_side": 8, "side_right": 9, "mid_side": 10}
 
@@ -68,8 +79,14 @@ def _utf8(v):
     """FLAC's UTF-8-like coding of a frame or sample number (up to 36 bits)."""
     if v < 0x80:
         return bytes([v])
-    for extra, lead, cap in ((1, 0xC0, 11), (2, 0xE0, 16), (3, 0xF0, 21), (4, 0xF8, 26),
-                             (5, 0xFC, 31), (6, 0xFE, 36)):
+    for extra, lead, cap in (
+        (1, 0xC0, 11),
+        (2, 0xE0, 16),
+        (3, 0xF0, 21),
+        (4, 0xF8, 26),
+        (5, 0xFC, 31),
+        (6, 0xFE, 36),
+    ):
         if v < (1 << cap):
             out = [0x80 | ((v >> (6 * i)) & 0x3F) for i in range(extra)][::-1]
             return bytes([lead | (v >> (6 * extra))] + out)
@@ -185,8 +202,20 @@ def encode_flac(
     index = 0
     while start < n:
         bs = min(sizes[min(index, len(sizes) - 1)], n - start)
-        frames.append(_frame(x[start : start + bs], rate, bps, index, start, variable,
-                             subframe, stereo, header_rate, header_bps))
+        frames.append(
+            _frame(
+                x[start : start + bs],
+                rate,
+                bps,
+                index,
+                start,
+                variable,
+                subframe,
+                stereo,
+                header_rate,
+                header_bps,
+            )
+        )
         start += bs
         index += 1
     body = b"".join(frames)
@@ -201,9 +230,13 @@ def encode_flac(
     si_ch = channels if streaminfo_channels is None else streaminfo_channels
     block_min = min(sizes) if len(sizes) > 1 else sizes[0]
     v = (si_rate << 44) | ((si_ch - 1) << 41) | ((si_bps - 1) << 36) | total
-    info = (min(block_min, 65535).to_bytes(2, "big") + min(max(sizes), 65535).to_bytes(2, "big")
-            + bytes(6)
-            + v.to_bytes(8, "big") + digest)
+    info = (
+        min(block_min, 65535).to_bytes(2, "big")
+        + min(max(sizes), 65535).to_bytes(2, "big")
+        + bytes(6)
+        + v.to_bytes(8, "big")
+        + digest
+    )
     blocks = ([first_block] if first_block else []) + [(0, info)] + list(metadata)
     out = [b"fLaC"]
     for i, (kind, payload) in enumerate(blocks):

@@ -174,9 +174,7 @@ def _parse_header(raw, name, max_voxels):
         raise DecodeError(f"{name}: not a NIfTI file (sizeof_hdr is neither 348 nor 540)")
     hsize = 348 if version == 1 else 540
     if len(raw) < hsize:
-        raise DecodeError(
-            f"{name}: truncated NIfTI-{version} header ({len(raw)} of {hsize} bytes)"
-        )
+        raise DecodeError(f"{name}: truncated NIfTI-{version} header ({len(raw)} of {hsize} bytes)")
     if version == 1:
         magic = bytes(raw[344:348])
         if magic not in (b"n+1\x00", b"ni1\x00"):
@@ -429,9 +427,7 @@ def read(path_or_bytes, *, max_voxels=DEFAULT_MAX_VOXELS, layout="zyx"):
         need = h.vox_offset + n * h.dtype.itemsize
         buf = _inflate(data, source, need) if gz else data
         if len(buf) < need:
-            raise DecodeError(
-                f"{source}: truncated: {len(buf)} bytes, the header needs {need}"
-            )
+            raise DecodeError(f"{source}: truncated: {len(buf)} bytes, the header needs {need}")
         arr = np.frombuffer(buf, dtype=h.dtype, count=n, offset=h.vox_offset)
         arr = arr.reshape(h.shape_ijk[::-1])
         if h.endian == ">":

@@ -145,7 +145,7 @@ def test_error_messages_name_the_sample_and_say_what_was_expected(mono, flac):
         "wav header cut": (bytes(wav[:30]), "expected FLAC, WAV"),
         "wav absurd rate": (bytes(rate_bad), "sample rate of 5000000 Hz, expected 1 to"),
         "ogg cut": (ogg[:200], "utt-9"),
-        "flac cut": (flac[:len(flac) // 3], "the data ends inside the frame"),
+        "flac cut": (flac[: len(flac) // 3], "the data ends inside the frame"),
         "flac only marker": (b"fLaC", "expected a 4-byte block header"),
         "empty": (b"", "empty input"),
     }

@@ -67,8 +67,7 @@ def test_channels_and_subframe_kinds(channels, subframe):
     np.testing.assert_array_equal(y, _expected(x, 16))
     m, _ = decode(blob, mono=True)
     want = _expected(x, 16)
-    np.testing.assert_array_equal(m, want if channels == 1 else want.mean(axis=1,
-                                                                            dtype=np.float32))
+    np.testing.assert_array_equal(m, want if channels == 1 else want.mean(axis=1, dtype=np.float32))
 
 
 def test_total_samples_unknown():
@@ -103,8 +102,24 @@ def test_block_sizes(sizes, variable):
 
 @pytest.mark.parametrize(
     "rate",
-    [1, 7, 999, 8000, 11025, 12345, 22050, 44100, 96000, 192000, 255000, 384000, 655350,
-     700001, 768000, 1_048_575],
+    [
+        1,
+        7,
+        999,
+        8000,
+        11025,
+        12345,
+        22050,
+        44100,
+        96000,
+        192000,
+        255000,
+        384000,
+        655350,
+        700001,
+        768000,
+        1_048_575,
+    ],
 )
 def test_every_sample_rate(rate):
     """Frame-header rate codes (table, kHz, Hz, tens of Hz) and STREAMINFO-only rates."""
@@ -133,8 +148,7 @@ def test_bare_frames_without_streaminfo():
 def test_id3v2_tag_before_the_stream():
     x = _signal(2000, 16)
     tag = b"ID3\x04\x00\x00" + bytes([0, 0, 0, 20]) + bytes(20)
-    np.testing.assert_array_equal(decode(tag + encode_flac(x, 16000, 16))[0],
-                                  _expected(x, 16))
+    np.testing.assert_array_equal(decode(tag + encode_flac(x, 16000, 16))[0], _expected(x, 16))
 
 
 def test_md5_is_verified():
@@ -142,13 +156,17 @@ def test_md5_is_verified():
     good = encode_flac(x, 44100, 12)
     decode(good, verify_md5=True)
     bad = encode_flac(x, 44100, 12, md5="wrong")
-    with pytest.raises(DecodeError, match=r"wrong-md5.flac: .*MD5 signature: STREAMINFO states "
-                                          r"[0-9a-f]{32}, .* give [0-9a-f]{32}"):
+    with pytest.raises(
+        DecodeError,
+        match=r"wrong-md5.flac: .*MD5 signature: STREAMINFO states "
+        r"[0-9a-f]{32}, .* give [0-9a-f]{32}",
+    ):
         decode(bad, name="wrong-md5.flac")
     np.testing.assert_array_equal(decode(bad, verify_md5=False)[0], _expected(x, 12))
     # no signature (all zeros): nothing to verify
-    np.testing.assert_array_equal(decode(encode_flac(x, 44100, 12, md5="none"))[0],
-                                  _expected(x, 12))
+    np.testing.assert_array_equal(
+        decode(encode_flac(x, 44100, 12, md5="none"))[0], _expected(x, 12)
+    )
 
 
 def test_md5_reference_layout():
@@ -157,8 +175,12 @@ def test_md5_reference_layout():
 
     x = np.array([[1, -2], [300, -32768]], np.int64)
     assert md5_of(x, 16) == hashlib.md5(x.astype("<i2").tobytes()).digest()
-    assert md5_of(x, 24) == hashlib.md5(
-        b"".join(int(v).to_bytes(3, "little", signed=True) for v in x.ravel())).digest()
+    assert (
+        md5_of(x, 24)
+        == hashlib.md5(
+            b"".join(int(v).to_bytes(3, "little", signed=True) for v in x.ravel())
+        ).digest()
+    )
     assert md5_of(x[:1], 4) == hashlib.md5(bytes([1, 0xFE])).digest()
 
 
@@ -171,43 +193,65 @@ FAULTY = {
     # name: (bytes, words the DecodeError must contain)
     "streaminfo-not-first": (
         lambda x: encode_flac(x, 16000, 16, first_block=(4, bytes(8))),
-        "first FLAC metadata block is VORBIS_COMMENT (type 4), expected STREAMINFO"),
-    "no-metadata-left": (lambda x: encode_flac(x, 16000, 16)[:40],
-                         "STREAMINFO (type 0), states 34 bytes, but only 32 bytes follow"),
+        "first FLAC metadata block is VORBIS_COMMENT (type 4), expected STREAMINFO",
+    ),
+    "no-metadata-left": (
+        lambda x: encode_flac(x, 16000, 16)[:40],
+        "STREAMINFO (type 0), states 34 bytes, but only 32 bytes follow",
+    ),
     "block-length-past-end": (
         lambda x: encode_flac(x, 16000, 16, metadata=[(1, bytes(10))])[:50],
-        "block 1 at byte 42, PADDING (type 1), states 10 bytes, but only 4 bytes follow"),
-    "blocksize-65536": (lambda x: encode_flac(np.zeros(70000, np.int64), 16000, 16,
-                                              block_size=65536),
-                        "block size 65536 samples, expected at most 65535"),
-    "more-frames-than-total": (lambda x: encode_flac(x, 16000, 16, total_samples=1000),
-                               "more than the 1000 samples per channel that STREAMINFO"),
-    "bps-mismatch": (lambda x: encode_flac(x, 16000, 16, streaminfo_bps=24),
-                     "codes 16 bits per sample, expected 24"),
-    "channels-mismatch": (lambda x: encode_flac(x, 16000, 16, streaminfo_channels=5),
-                          "codes 1 channels, expected 5"),
-    "rate-mismatch": (lambda x: encode_flac(x, 16000, 16, streaminfo_rate=22050),
-                      "sample rate of 16000 Hz, expected 22050 Hz"),
+        "block 1 at byte 42, PADDING (type 1), states 10 bytes, but only 4 bytes follow",
+    ),
+    "blocksize-65536": (
+        lambda x: encode_flac(np.zeros(70000, np.int64), 16000, 16, block_size=65536),
+        "block size 65536 samples, expected at most 65535",
+    ),
+    "more-frames-than-total": (
+        lambda x: encode_flac(x, 16000, 16, total_samples=1000),
+        "more than the 1000 samples per channel that STREAMINFO",
+    ),
+    "bps-mismatch": (
+        lambda x: encode_flac(x, 16000, 16, streaminfo_bps=24),
+        "codes 16 bits per sample, expected 24",
+    ),
+    "channels-mismatch": (
+        lambda x: encode_flac(x, 16000, 16, streaminfo_channels=5),
+        "codes 1 channels, expected 5",
+    ),
+    "rate-mismatch": (
+        lambda x: encode_flac(x, 16000, 16, streaminfo_rate=22050),
+        "sample rate of 16000 Hz, expected 22050 Hz",
+    ),
     "rate-changes-mid-stream": (
-        lambda x: encode_flac(x, 16000, 16, total_samples=0)
-        + _frames_of(encode_flac(x, 8000, 16)),
-        "frame 3 at byte 8361: frame header codes a sample rate of 8000 Hz, expected 16000"),
+        lambda x: encode_flac(x, 16000, 16, total_samples=0) + _frames_of(encode_flac(x, 8000, 16)),
+        "frame 3 at byte 8361: frame header codes a sample rate of 8000 Hz, expected 16000",
+    ),
     "truncated": (lambda x: encode_flac(x, 16000, 16)[:-7], "truncated"),
     "truncated-at-a-frame-boundary": (
-        lambda x: encode_flac(x, 16000, 16, block_size=4096)[:-len(
-            _frames_of(encode_flac(x[-100:], 16000, 16)))],
-        "stream ends after frame 1"),
+        lambda x: encode_flac(x, 16000, 16, block_size=4096)[
+            : -len(_frames_of(encode_flac(x[-100:], 16000, 16)))
+        ],
+        "stream ends after frame 1",
+    ),
     "trailing-junk-unknown-length": (
         lambda x: encode_flac(x, 16000, 16, total_samples=0) + b"junk" * 10,
-        "expected a frame sync code"),
+        "expected a frame sync code",
+    ),
     "header-crc": (lambda x: _flip(encode_flac(x, 16000, 16), 42 + 5), "CRC-8 mismatch"),
-    "frame-crc": (lambda x: _flip(encode_flac(x, 16000, 16, subframe="verbatim"), 200),
-                  "CRC-16 mismatch"),
-    "zero-rate": (lambda x: encode_flac(x, 16000, 16, streaminfo_rate=0, header_rate=False),
-                  "sample rate of 0 Hz"),
+    "frame-crc": (
+        lambda x: _flip(encode_flac(x, 16000, 16, subframe="verbatim"), 200),
+        "CRC-16 mismatch",
+    ),
+    "zero-rate": (
+        lambda x: encode_flac(x, 16000, 16, streaminfo_rate=0, header_rate=False),
+        "sample rate of 0 Hz",
+    ),
     "wrong-md5": (lambda x: encode_flac(x, 16000, 16, md5="wrong"), "MD5"),
-    "not-audio": (lambda x: b"\x00\x01garbage" * 50,
-                  "not a decodable audio file: expected FLAC, WAV"),
+    "not-audio": (
+        lambda x: b"\x00\x01garbage" * 50,
+        "not a decodable audio file: expected FLAC, WAV",
+    ),
 }
 
 

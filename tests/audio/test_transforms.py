@@ -41,7 +41,7 @@ def test_nonsilent_region_float32_drift_is_dalis():
         ours = nonsilent_region(x, reset_interval=reset)
         assert ours == ref.nonsilent_region(x, accumulate="float32", reset_interval=reset)
     mms = ref.dali_moving_mean_square(x, 2048)
-    assert mms[9100:16384 - 2047].std() == 0  # residue held constant until the restart
+    assert mms[9100 : 16384 - 2047].std() == 0  # residue held constant until the restart
     assert mms[9100] > 1e-6 * mms.max()  # ... and above the -60 dB threshold
     b, n = nonsilent_region(x)
     assert b + n - 2048 == 16384 - 2048  # last window before the restart at 14337

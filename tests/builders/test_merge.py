@@ -69,5 +69,3 @@ def test_merge_parts_needs_complete_parts(tmp_path):
     (tmp_path / "b").mkdir()
     with pytest.raises(ShardError, match="no manifest"):
         merge_parts(tmp_path / "out", [a, tmp_path / "b"])
-
-

@@ -9,7 +9,7 @@ import sys
 from fastload.bench.harness import THREAD_VARS, race, thread_env
 from fastload.bench.runner import run_all
 
-FAKE_OK = '''
+FAKE_OK = """
 from fastload.bench import reference, peer
 from fastload.bench.runner import guarded
 REQUIRES = {"json": (False, "the json row"), "no_such_peer_xyz": (False, "the xyz peer row")}
@@ -28,9 +28,9 @@ def rows(threads=1, quick=False, peer_python=None):
     yield from guarded("fake group 1", _first)
     yield from guarded("fake group 2", _fails)
     yield reference("fake after the failure", 7.0)
-'''
+"""
 
-FAKE_CRASH = '''
+FAKE_CRASH = """
 import os, sys
 from fastload.bench import reference
 REQUIRES = {}
@@ -39,19 +39,22 @@ def rows(threads=1, quick=False, peer_python=None):
     yield reference("crash first row", 1.0)
     sys.stdout.flush()
     os.abort()  # the whole child dies: its first row must still be kept
-'''
+"""
 
-FAKE_NEEDS = '''
+FAKE_NEEDS = """
 REQUIRES = {"no_such_required_xyz": (True, "all")}
 
 def rows(threads=1, quick=False, peer_python=None):
     raise AssertionError("a concern whose required module is missing must not run")
-'''
+"""
 
 
 def test_a_failing_row_group_and_a_crashing_concern_lose_nothing(tmp_path, monkeypatch):
-    for name, text in (("fake_ok", FAKE_OK), ("fake_crash", FAKE_CRASH),
-                       ("fake_needs", FAKE_NEEDS)):
+    for name, text in (
+        ("fake_ok", FAKE_OK),
+        ("fake_crash", FAKE_CRASH),
+        ("fake_needs", FAKE_NEEDS),
+    ):
         (tmp_path / f"{name}.py").write_text(text)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
     skips, seen = [], []
@@ -97,7 +100,13 @@ def test_thread_env_and_race_interleave():
     env = thread_env(2, {"PATH": "/bin"})
     assert all(env[v] == "2" for v in THREAD_VARS) and env["PATH"] == "/bin"
     order = []
-    t = race({"a": [lambda: order.append("a1"), lambda: order.append("a2")],
-              "b": [lambda: order.append("b1"), lambda: order.append("b2")]}, 2, warmup=0)
+    t = race(
+        {
+            "a": [lambda: order.append("a1"), lambda: order.append("a2")],
+            "b": [lambda: order.append("b1"), lambda: order.append("b2")],
+        },
+        2,
+        warmup=0,
+    )
     assert order == ["a1", "b1", "a2", "b2"] * 2  # chunk j of every contender before j + 1
     assert len(t["a"].walls) == 2 and t["a"].wall >= 0 and t["b"].cpu >= 0

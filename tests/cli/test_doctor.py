@@ -105,7 +105,9 @@ def test_import_without_libjpeg_warns_loudly():
 
 
 def test_doctor_without_libjpeg_says_what_to_install():
-    result = _run(NO_JPEG + "from fastload.cli import main; raise SystemExit(main(['doctor', '--strict']))")
+    result = _run(
+        NO_JPEG + "from fastload.cli import main; raise SystemExit(main(['doctor', '--strict']))"
+    )
     assert result.returncode == 1, result.stderr
     assert "[SLOW] JPEG decode: Pillow" in result.stdout
     assert "libjpeg62-turbo-dev" in result.stdout
@@ -120,14 +122,21 @@ def test_build_without_libjpeg_warns_and_can_be_refused():
     detection without compiling anything."""
     env = {**os.environ, "FASTLOAD_LIBJPEG": "none"}
     warn = subprocess.run(
-        [sys.executable, "setup.py", "--name"], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=300,
+        [sys.executable, "setup.py", "--name"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert warn.returncode == 0, warn.stderr
     assert "building WITHOUT libjpeg-turbo" in warn.stderr
     refuse = subprocess.run(
-        [sys.executable, "setup.py", "--name"], cwd=ROOT,
-        env={**env, "FASTLOAD_REQUIRE_LIBJPEG": "1"}, capture_output=True, text=True,
+        [sys.executable, "setup.py", "--name"],
+        cwd=ROOT,
+        env={**env, "FASTLOAD_REQUIRE_LIBJPEG": "1"},
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert refuse.returncode != 0

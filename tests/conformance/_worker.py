@@ -89,11 +89,19 @@ def _equal_values(x, y):
     if isinstance(x, tuple):
         return isinstance(y, tuple) and len(x) == len(y) and all(map(_equal_values, x, y))
     if isinstance(x, np.ndarray):
-        return (isinstance(y, np.ndarray) and x.shape == y.shape and x.dtype == y.dtype
-                and np.array_equal(x, y, equal_nan=True))
+        return (
+            isinstance(y, np.ndarray)
+            and x.shape == y.shape
+            and x.dtype == y.dtype
+            and np.array_equal(x, y, equal_nan=True)
+        )
     if hasattr(x, "array"):  # Volume
-        return (_equal_values(x.array, y.array) and x.spacing == y.spacing
-                and x.origin == y.origin and np.array_equal(x.direction, y.direction))
+        return (
+            _equal_values(x.array, y.array)
+            and x.spacing == y.spacing
+            and x.origin == y.origin
+            and np.array_equal(x.direction, y.direction)
+        )
     return x == y
 
 
@@ -111,8 +119,10 @@ def _make_primers():
     rgb = rng.integers(0, 256, (61, 75, 3), dtype=np.uint8)
     gray = rng.integers(0, 256, (37, 29), dtype=np.uint8)
     images = [
-        (_jpeg(rgb, quality=95, subsampling=0, optimize=True), dict(roi=(3, 5, 40, 50),
-                                                                    min_size=(5, 6))),
+        (
+            _jpeg(rgb, quality=95, subsampling=0, optimize=True),
+            dict(roi=(3, 5, 40, 50), min_size=(5, 6)),
+        ),
         (_jpeg(gray, quality=12, progressive=True), {}),
         (_jpeg(rgb, quality=60, subsampling=2, restart_marker_blocks=2), dict(min_size=(8, 9))),
     ]
@@ -133,11 +143,13 @@ def _primers(kind):
     under test is decoded again after each of them, on the same thread."""
     if kind == "image":
         # strict and non-strict decodes keep different per-thread state
-        return [(lambda d=data, k=kw, s=strict: fastload.image.decode(d, strict=s, **k))
-                for strict in (True, False) for data, kw in _IMAGE_PRIMERS]
+        return [
+            (lambda d=data, k=kw, s=strict: fastload.image.decode(d, strict=s, **k))
+            for strict in (True, False)
+            for data, kw in _IMAGE_PRIMERS
+        ]
     if kind == "audio":
-        return [(lambda d=data: fastload.audio.decode(d, name="primer"))
-                for data in _AUDIO_PRIMERS]
+        return [(lambda d=data: fastload.audio.decode(d, name="primer")) for data in _AUDIO_PRIMERS]
     return [lambda: None]
 
 
@@ -161,7 +173,7 @@ def _flac_streaminfo(data):
         return None
     pos = 4
     while pos + 4 <= len(data):
-        head, length = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
+        head, length = data[pos], int.from_bytes(data[pos + 1 : pos + 4], "big")
         if head & 0x7F == 0 and length >= 34 and pos + 38 <= len(data):
             break
         if head & 0x80:
@@ -169,7 +181,7 @@ def _flac_streaminfo(data):
         pos += 4 + length
     else:
         return None
-    si = data[pos + 4:pos + 38]
+    si = data[pos + 4 : pos + 38]
     v = int.from_bytes(si[10:18], "big")
     return (v >> 44, ((v >> 41) & 7) + 1, ((v >> 36) & 31) + 1, v & ((1 << 36) - 1), si[18:34])
 
@@ -200,14 +212,18 @@ def _ref_flac(path, data):
     if not _FLAC or (si is not None and si[2] not in (8, 16, 24, 32)):
         # flac -d writes raw samples of 8, 16, 24 or 32 bits only: the MD5 is the reference
         if si is None or si[4] == bytes(16):
-            raise RuntimeError("no reference: flac tool missing (or a bit depth it cannot "
-                               "write raw) and no STREAMINFO MD5")
+            raise RuntimeError(
+                "no reference: flac tool missing (or a bit depth it cannot "
+                "write raw) and no STREAMINFO MD5"
+            )
         return ("md5", si[4], si[2], si[1])
     if si is None:
         raise RuntimeError("flac -d: no STREAMINFO to learn the raw sample format from")
     p = subprocess.run(
-        ["flac", "-d", "-c", "-s", "--force-raw-format", "--endian=little", "--sign=signed",
-         path], capture_output=True, timeout=120)
+        ["flac", "-d", "-c", "-s", "--force-raw-format", "--endian=little", "--sign=signed", path],
+        capture_output=True,
+        timeout=120,
+    )
     if p.returncode != 0:
         err = p.stderr.decode("utf-8", "replace").strip().splitlines()
         raise RuntimeError("flac -d: " + (err[-1] if err else f"exit {p.returncode}"))
@@ -312,8 +328,10 @@ def _cmp_volume(vol, ref):
     if affine is not None:  # geometry: the same affine, in LPS (tolerance: float32 fields)
         lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3]
         scale = max(1.0, float(np.abs(lps).max()))
-        if not (np.allclose(vol.direction * vol.spacing, lps[:, :3], atol=1e-5 * scale)
-                and np.allclose(vol.origin, lps[:, 3], atol=1e-5 * scale)):
+        if not (
+            np.allclose(vol.direction * vol.spacing, lps[:, :3], atol=1e-5 * scale)
+            and np.allclose(vol.origin, lps[:, 3], atol=1e-5 * scale)
+        ):
             return "mismatch", "geometry differs from nibabel's qform/sform affine"
     if a.dtype.kind == "f" and arr.dtype.kind == "f" and a.dtype.itemsize < arr.dtype.itemsize:
         # scaled voxels: fastload documents float32 output, so nibabel's float64 values
@@ -360,6 +378,7 @@ def _stateful(call):
         local.n = getattr(local, "n", 0) + 1
         out.reshape(-1)[0] ^= 1 if local.n > 1 else 0
         return out
+
     return wrapped
 
 
@@ -369,34 +388,46 @@ def check(path, rel, kind):
     with open(path, "rb") as f:
         data = f.read()
     if kind == "image":
+
         def call():
             return fastload.image.decode(data, strict=False, name=rel)
+
         reference, compare = (lambda: _ref_image(path)), _cmp_image
     elif kind == "audio":
+
         def call():
             return fastload.audio.decode(data, name=rel)
+
         if data[:4] == b"fLaC" or _flac_first_frame(data) is not None:
             reference, compare = (lambda: _ref_flac(path, data)), _cmp_flac
         else:
+
             def reference():
                 return soundfile.read(path, dtype="float32", always_2d=False)[0]
+
             compare = _cmp_sf
     else:
+
         def call():
             return fastload.volume.read(path, layout="nifti")
+
         reference, compare = (lambda: _ref_volume(path)), _cmp_volume
 
-    if os.environ.get("FASTLOAD_CONFORMANCE_SELFTEST") and \
-            os.path.basename(rel).startswith("stateful-"):
+    if os.environ.get("FASTLOAD_CONFORMANCE_SELFTEST") and os.path.basename(rel).startswith(
+        "stateful-"
+    ):
         call = _stateful(call)
     fresh = _on_fresh_thread(call)
     for n, prime in enumerate(_primers(kind)):
         prime()
         again = _run(call)
         if not _same(fresh, again):
-            return {"outcome": "history", "detail": "",
-                    "message": f"fresh thread: {_describe(fresh)}; after primer {n}: "
-                               f"{_describe(again)}"}
+            return {
+                "outcome": "history",
+                "detail": "",
+                "message": f"fresh thread: {_describe(fresh)}; after primer {n}: "
+                f"{_describe(again)}",
+            }
     if kind == "image" and data[:3] == b"\xff\xd8\xff" and fresh[0] != "exc":
         problem = _region_problem(data, rel)
         if problem:
@@ -410,21 +441,33 @@ def check(path, rel, kind):
         msg = str(value)
         problem = _message_problem(msg, rel)
         if problem:
-            return {"outcome": "bad-message", "detail": type(value).__name__,
-                    "message": f"{problem}: {msg}"}
+            return {
+                "outcome": "bad-message",
+                "detail": type(value).__name__,
+                "message": f"{problem}: {msg}",
+            }
         note = "" if ref[0] != "ok" else " [the reference decodes it]"
         return {"outcome": "refused", "detail": type(value).__name__, "message": msg + note}
     if ref[0] != "ok":
         if isinstance(ref[1], _NotScalar):
-            return {"outcome": "mismatch", "detail": "decoded a non-3-D-scalar image",
-                    "message": str(ref[1])}
+            return {
+                "outcome": "mismatch",
+                "detail": "decoded a non-3-D-scalar image",
+                "message": str(ref[1]),
+            }
         note = ""
         if kind == "image":  # what Pillow gives when told to accept truncated files
             loose = _run(lambda: _ref_image(path, truncated=True))
-            note = (f"; with LOAD_TRUNCATED_IMAGES: {' '.join(_cmp_image(value, loose[1]))}"
-                    if loose[0] == "ok" else "")
-        return {"outcome": "decoded-unverified", "detail": "",
-                "message": f"reference refuses: {_exc_text(ref[1])}{note}"}
+            note = (
+                f"; with LOAD_TRUNCATED_IMAGES: {' '.join(_cmp_image(value, loose[1]))}"
+                if loose[0] == "ok"
+                else ""
+            )
+        return {
+            "outcome": "decoded-unverified",
+            "detail": "",
+            "message": f"reference refuses: {_exc_text(ref[1])}{note}",
+        }
     outcome, detail = compare(value, ref[1])
     return {"outcome": outcome, "detail": detail, "message": ""}
 
@@ -444,22 +487,33 @@ def _region_problem(data, rel):
         full = _run(lambda s=strict: fastload.image.decode(data, strict=s, name=rel))
         for roi in rois:
             for min_size in (None, (max(1, qh // 8), max(1, qw // 8))):
-                part = _run(lambda r=roi, m=min_size, s=strict: fastload.image.decode(
-                    data, roi=r, min_size=m, strict=s, name=rel))
+                part = _run(
+                    lambda r=roi, m=min_size, s=strict: fastload.image.decode(
+                        data, roi=r, min_size=m, strict=s, name=rel
+                    )
+                )
                 if part[0] == "exc":
-                    return {"outcome": "exception", "detail": type(part[1]).__name__,
-                            "message": f"roi={roi} min_size={min_size} strict={strict}: "
-                                       f"{part[1]}"}
+                    return {
+                        "outcome": "exception",
+                        "detail": type(part[1]).__name__,
+                        "message": f"roi={roi} min_size={min_size} strict={strict}: {part[1]}",
+                    }
                 if (part[0] == "ok") != (full[0] == "ok"):
-                    return {"outcome": "crop-dependent", "detail": f"strict={strict}",
-                            "message": f"full decode: {_describe(full)}; roi={roi} "
-                                       f"min_size={min_size}: {_describe(part)}"}
+                    return {
+                        "outcome": "crop-dependent",
+                        "detail": f"strict={strict}",
+                        "message": f"full decode: {_describe(full)}; roi={roi} "
+                        f"min_size={min_size}: {_describe(part)}",
+                    }
                 if part[0] == "ok" and min_size is None:
                     t, l, rh, rw = roi
-                    if not np.array_equal(part[1], full[1][t:t + rh, l:l + rw]):
-                        return {"outcome": "mismatch", "detail": "region",
-                                "message": f"strict={strict} roi={roi}: the region decode "
-                                           f"differs from the full decode's crop"}
+                    if not np.array_equal(part[1], full[1][t : t + rh, l : l + rw]):
+                        return {
+                            "outcome": "mismatch",
+                            "detail": "region",
+                            "message": f"strict={strict} roi={roi}: the region decode "
+                            f"differs from the full decode's crop",
+                        }
     return None
 
 
@@ -469,8 +523,10 @@ def _describe(r):
         if isinstance(v, tuple):
             v = v[0]
         arr = getattr(v, "array", v)
-        return f"decoded {getattr(arr, 'shape', '?')} checksum " \
-               f"{hashlib.md5(np.ascontiguousarray(arr).tobytes()).hexdigest()[:8]}"
+        return (
+            f"decoded {getattr(arr, 'shape', '?')} checksum "
+            f"{hashlib.md5(np.ascontiguousarray(arr).tobytes()).hexdigest()[:8]}"
+        )
     return _exc_text(r[1])
 
 
@@ -503,8 +559,11 @@ def main():
         except MemoryError as exc:
             res = {"outcome": "memory", "detail": "MemoryError", "message": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a harness/reference problem
-            res = {"outcome": "exception", "detail": type(exc).__name__,
-                   "message": f"in the harness: {exc}"}
+            res = {
+                "outcome": "exception",
+                "detail": type(exc).__name__,
+                "message": f"in the harness: {exc}",
+            }
         _PROTO.write(json.dumps(res) + "\n")
 
 

@@ -34,13 +34,49 @@ ENV_VAR = "FASTLOAD_CONFORMANCE_CORPUS"
 
 #: outcomes that are fine on their own; everything else needs a reason in the table
 GOOD = ("identical",)
-OUTCOMES = ("identical", "close", "refused", "decoded-unverified", "mismatch", "history",
-            "crop-dependent", "exception", "memory", "bad-message", "crash", "timeout")
-FAILURES = ("mismatch", "history", "crop-dependent", "exception", "memory", "bad-message",
-            "crash", "timeout")
+OUTCOMES = (
+    "identical",
+    "close",
+    "refused",
+    "decoded-unverified",
+    "mismatch",
+    "history",
+    "crop-dependent",
+    "exception",
+    "memory",
+    "bad-message",
+    "crash",
+    "timeout",
+)
+FAILURES = (
+    "mismatch",
+    "history",
+    "crop-dependent",
+    "exception",
+    "memory",
+    "bad-message",
+    "crash",
+    "timeout",
+)
 
-_IMAGE = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".ico", ".psd", ".qoi",
-          ".sgi", ".webp", ".ppm", ".pgm", ".pbm", ".mpo")
+_IMAGE = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".ico",
+    ".psd",
+    ".qoi",
+    ".sgi",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".mpo",
+)
 _AUDIO = (".flac", ".wav", ".aif", ".aiff", ".aifc", ".ogg", ".flac.in", ".flac.ok")
 _VOLUME = (".nii", ".nii.gz", ".hdr", ".img")
 
@@ -94,8 +130,7 @@ def read_table(path=TABLE):
             rel, outcome, detail, reason, message = parts
             if rel in rows:
                 raise ValueError(f"{path}:{n}: {rel} listed twice")
-            rows[rel] = {"outcome": outcome, "detail": detail, "reason": reason,
-                         "message": message}
+            rows[rel] = {"outcome": outcome, "detail": detail, "reason": reason, "message": message}
     return rows
 
 
@@ -104,8 +139,10 @@ def write_table(rows, path=TABLE):
         f.write(HEADER)
         for rel in sorted(rows):
             r = rows[rel]
-            f.write("\t".join([rel, r["outcome"], r["detail"], r["reason"],
-                               _clean(r["message"])]) + "\n")
+            f.write(
+                "\t".join([rel, r["outcome"], r["detail"], r["reason"], _clean(r["message"])])
+                + "\n"
+            )
 
 
 def _clean(text, limit=300):
@@ -122,8 +159,10 @@ def table_problems(rows):
         elif r["outcome"] not in GOOD and (not r["reason"].strip() or "TODO" in r["reason"]):
             bad.append(f"{rel}: outcome {r['outcome']} needs a reason a user would accept")
         elif r["outcome"] in FAILURES and "defect" not in r["reason"]:
-            bad.append(f"{rel}: failure {r['outcome']} allowed only while a named defect is "
-                       f"open (reason must say 'defect: ...')")
+            bad.append(
+                f"{rel}: failure {r['outcome']} allowed only while a named defect is "
+                f"open (reason must say 'defect: ...')"
+            )
     return bad
 
 
@@ -143,16 +182,20 @@ def differs(expected, got):
     if expected is None:
         return f"not in the table (got {got['outcome']} {got['detail']})"
     if got["outcome"] != expected["outcome"]:
-        return (f"expected {expected['outcome']} {expected['detail']}, got {got['outcome']} "
-                f"{got['detail']}: {got['message']}")
+        return (
+            f"expected {expected['outcome']} {expected['detail']}, got {got['outcome']} "
+            f"{got['detail']}: {got['message']}"
+        )
     if got["outcome"] == "close":
         want, have = _numbers(expected["detail"]), _numbers(got["detail"])
         for k, v in have.items():
             if k not in want or v > want[k] * (1 + 1e-9) + 1e-12:
                 return f"difference grew: expected {expected['detail']}, got {got['detail']}"
         return None
-    if got["outcome"] in ("refused", "exception", "crash", "bad-message", "crop-dependent") and \
-            got["detail"] != expected["detail"]:
+    if (
+        got["outcome"] in ("refused", "exception", "crash", "bad-message", "crop-dependent")
+        and got["detail"] != expected["detail"]
+    ):
         return f"expected {expected['detail']}, got {got['detail']}: {got['message']}"
     return None
 
@@ -162,18 +205,26 @@ class _Worker:
     def __init__(self):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+            [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        )
         env.setdefault("NUMBA_CACHE_DIR", os.path.join(ROOT, "build", "numba-cache"))
         self.proc = subprocess.Popen(
             [sys.executable, "-X", "faulthandler", os.path.join(HERE, "_worker.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, cwd=ROOT, start_new_session=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         self.lines = queue.Queue()
         self.err = []
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put),
-                         daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err.append),
-                         daemon=True).start()
+        threading.Thread(
+            target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True
+        ).start()
+        threading.Thread(
+            target=self._pump, args=(self.proc.stderr, self.err.append), daemon=True
+        ).start()
         first = self._get(READY_TIMEOUT_S)
         if not first or not first.get("ready"):
             self.kill()
@@ -199,24 +250,34 @@ class _Worker:
     def ask(self, path, rel, kind, timeout):
         self.err.clear()
         try:
-            self.proc.stdin.write((json.dumps({"path": path, "rel": rel, "kind": kind}) + "\n")
-                                  .encode())
+            self.proc.stdin.write(
+                (json.dumps({"path": path, "rel": rel, "kind": kind}) + "\n").encode()
+            )
             self.proc.stdin.flush()
         except OSError:
             pass
         res = self._get(timeout)
         if res == "timeout":
             self.kill()
-            return {"outcome": "timeout", "detail": "",
-                    "message": f"no answer within {timeout:g} s"}, False
+            return {
+                "outcome": "timeout",
+                "detail": "",
+                "message": f"no answer within {timeout:g} s",
+            }, False
         if res is None:
             self.kill()
             rc = self.proc.returncode
-            detail = (signal.Signals(-rc).name if rc < 0 and -rc in signal.valid_signals()
-                      else f"exit {rc}")
+            detail = (
+                signal.Signals(-rc).name
+                if rc < 0 and -rc in signal.valid_signals()
+                else f"exit {rc}"
+            )
             tail = self.stderr_tail(400).strip().splitlines()
-            return {"outcome": "crash", "detail": detail,
-                    "message": tail[-1] if tail else ""}, False
+            return {
+                "outcome": "crash",
+                "detail": detail,
+                "message": tail[-1] if tail else "",
+            }, False
         return res, True
 
     def kill(self):
@@ -282,9 +343,11 @@ def run(root, rels, jobs=2, timeout=TIMEOUT_S, progress=None):
 
 
 def select(rels, only=(), kinds=()):
-    return [r for r in rels
-            if (not only or any(r.startswith(p) for p in only))
-            and (not kinds or modality(r) in kinds)]
+    return [
+        r
+        for r in rels
+        if (not only or any(r.startswith(p) for p in only)) and (not kinds or modality(r) in kinds)
+    ]
 
 
 def summary(rows):
@@ -300,12 +363,12 @@ def summary(rows):
 def format_summary(rows):
     counts = summary(rows)
     cols = [o for o in OUTCOMES if any(o in c for c in counts.values())]
-    lines = ["| source | files | " + " | ".join(cols) + " |",
-             "|---|---|" + "---|" * len(cols)]
+    lines = ["| source | files | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for src in sorted(counts):
         c = counts[src]
-        lines.append(f"| {src} | {sum(c.values())} | "
-                     + " | ".join(str(c.get(o, "")) for o in cols) + " |")
+        lines.append(
+            f"| {src} | {sum(c.values())} | " + " | ".join(str(c.get(o, "")) for o in cols) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -314,8 +377,7 @@ def main(argv=None):
     ap.add_argument("--corpus", default=os.environ.get(ENV_VAR))
     ap.add_argument("--update", action="store_true", help="rewrite changed rows of the table")
     ap.add_argument("--only", action="append", default=[], help="path prefix (repeatable)")
-    ap.add_argument("--modality", action="append", default=[],
-                    choices=["image", "audio", "volume"])
+    ap.add_argument("--modality", action="append", default=[], choices=["image", "audio", "volume"])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=TIMEOUT_S)
     ap.add_argument("--summary", action="store_true", help="print counts from the table")
@@ -334,10 +396,15 @@ def main(argv=None):
         print(f"{res['outcome']:<18} {rel}  {res['detail']}{flag}", flush=True)
 
     results = run(args.corpus, rels, jobs=args.jobs, timeout=args.timeout, progress=progress)
-    changed = {rel: d for rel in sorted(results)
-               if (d := differs(table.get(rel), results[rel])) is not None}
-    print(f"\n{len(results)} files in {time.monotonic() - t0:.1f} s; "
-          f"{len(changed)} differ from the table")
+    changed = {
+        rel: d
+        for rel in sorted(results)
+        if (d := differs(table.get(rel), results[rel])) is not None
+    }
+    print(
+        f"\n{len(results)} files in {time.monotonic() - t0:.1f} s; "
+        f"{len(changed)} differ from the table"
+    )
     for rel, d in changed.items():
         print(f"  {rel}: {d}")
     if args.update:

@@ -12,7 +12,8 @@ import shutil
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
-    "fastload_conformance_harness", os.path.join(os.path.dirname(__file__), "harness.py"))
+    "fastload_conformance_harness", os.path.join(os.path.dirname(__file__), "harness.py")
+)
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)
 
@@ -62,8 +63,7 @@ def test_harness_isolates_crash_hang_and_memory(tmp_path, monkeypatch):
     from PIL import Image
 
     rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    for name in ("ok.png", "crash-a.png", "hang-a.png", "hog-a.png", "after.png",
-                 "stateful-a.png"):
+    for name in ("ok.png", "crash-a.png", "hang-a.png", "hog-a.png", "after.png", "stateful-a.png"):
         b = io.BytesIO()
         Image.fromarray(rgb).save(b, "PNG")
         (tmp_path / name).write_bytes(b.getvalue())

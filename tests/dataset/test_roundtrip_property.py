@@ -109,16 +109,20 @@ def _huge_row(size, fill, i, f):
     }
 
 
-@settings(max_examples=6, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(specs=huge_and_empty_specs())
 def test_round_trip_empty_and_huge_values(tmp_path, specs):
     """Empty values and values of several MiB (bigger than ``shard_size_bytes`` and the
     record-batch size) round-trip exactly."""
     rows = [_huge_row(*spec) for spec in specs]
     path = tmp_path / "h"
-    with ShardWriter(path, shard_size_bytes=2**20, batch_size_bytes=2**19, overwrite=True,
-                     fsync=False) as w:
+    with ShardWriter(
+        path, shard_size_bytes=2**20, batch_size_bytes=2**19, overwrite=True, fsync=False
+    ) as w:
         for r in rows:
             w.write(r)
     ds = open_dataset(path)

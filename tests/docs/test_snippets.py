@@ -66,8 +66,10 @@ def my_gil_bound_transform(sample, rng):
 def _blocks(text, lang):
     """```lang fenced blocks of a Markdown text (also indented ones, in list items)."""
     found = re.findall(rf"^( *)```{lang}\n(.*?)^\1```", text, flags=re.S | re.M)
-    return [textwrap.dedent("\n".join(line[len(pad):] for line in code.splitlines())) + "\n"
-            for pad, code in found]
+    return [
+        textwrap.dedent("\n".join(line[len(pad) :] for line in code.splitlines())) + "\n"
+        for pad, code in found
+    ]
 
 
 def _python_blocks():
@@ -157,7 +159,11 @@ def test_python_blocks_run(tmp_path, raw_data, code):
     script = tmp_path / "example.py"
     script.write_text(prelude + "\n" + code)
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=_env(), capture_output=True,
-        text=True, timeout=600,
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -16,11 +16,16 @@ def run_cpu(graph, *batches):
     output, the list of per-sample numpy arrays."""
     size = len(batches[0])
 
-    @pipeline_def(batch_size=size, num_threads=1, device_id=None, prefetch_queue_depth=1,
-                  exec_async=False, exec_pipelined=False)
+    @pipeline_def(
+        batch_size=size,
+        num_threads=1,
+        device_id=None,
+        prefetch_queue_depth=1,
+        exec_async=False,
+        exec_pipelined=False,
+    )
     def pipe():
-        sources = [fn.external_source(source=_feeder(b), batch=True, device="cpu")
-                   for b in batches]
+        sources = [fn.external_source(source=_feeder(b), batch=True, device="cpu") for b in batches]
         out = graph(*sources)
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 

@@ -31,14 +31,19 @@ def signals(n=6000):
 
 # rates: speed perturbation (float32, as the pipeline's target), up / down conversions
 RATES = [speed_target_rate(16000, s) for s in (0.85, 0.9137, 1.0371, 1.15)] + [
-    8000, 13600, 22050, 44100]
+    8000,
+    13600,
+    22050,
+    44100,
+]
 
 
 @pytest.mark.parametrize("out_rate", RATES)
 def test_audio_resample_matches_dali(out_rate):
     names, xs = zip(*((k, v.astype(np.float32)) for k, v in signals().items()), strict=True)
     (theirs,) = run_cpu(
-        lambda a: fn.audio_resample(a, in_rate=16000, out_rate=out_rate, device="cpu"), xs)
+        lambda a: fn.audio_resample(a, in_rate=16000, out_rate=out_rate, device="cpu"), xs
+    )
     for name, x, d in zip(names, xs, theirs, strict=True):
         ours = resample(x, 16000, out_rate, antialias=False)
         assert ours.shape == d.shape, name
@@ -51,8 +56,9 @@ def test_long_speed_perturbed_signal_matches_dali():
     # 12 s: DALI's float32 position arithmetic and float32 rate over 47 blocks of 256
     x = speech_like(12.0, 5)
     rate = speed_target_rate(16000, 1.0737)
-    (theirs,) = run_cpu(lambda a: fn.audio_resample(a, in_rate=16000, out_rate=rate,
-                                                    device="cpu"), [x])
+    (theirs,) = run_cpu(
+        lambda a: fn.audio_resample(a, in_rate=16000, out_rate=rate, device="cpu"), [x]
+    )
     ours = resample(x, 16000, rate, antialias=False)
     assert ours.shape == theirs[0].shape
     assert np.abs(ours - theirs[0]).max() <= 1e-3  # issue 14 tolerance; measured ~1e-6
@@ -81,13 +87,17 @@ def _trim_inputs():
     return xs
 
 
-@pytest.mark.parametrize("args", [
-    {}, {"cutoff_db": -40.0}, {"window_length": 512, "reset_interval": 1024}])
+@pytest.mark.parametrize(
+    "args", [{}, {"cutoff_db": -40.0}, {"window_length": 512, "reset_interval": 1024}]
+)
 def test_nonsilent_region_bounds_identical_to_dali(args):
     xs = _trim_inputs()
     begin, length = run_cpu(lambda a: fn.nonsilent_region(a, device="cpu", **args), xs)
-    kw = {"cutoff_db": args.get("cutoff_db", -60.0), "window": args.get("window_length", 2048),
-          "reset_interval": args.get("reset_interval", 8192)}
+    kw = {
+        "cutoff_db": args.get("cutoff_db", -60.0),
+        "window": args.get("window_length", 2048),
+        "reset_interval": args.get("reset_interval", 8192),
+    }
     for i, x in enumerate(xs):
         theirs = (int(begin[i]), int(length[i]))
         assert nonsilent_region(x, **kw) == theirs, i  # identical bounds (issue 14)
@@ -98,7 +108,6 @@ def test_float64_trim_differs_from_dali_where_drift_decides():
     # thousands of samples on a speed-perturbed tone (measured 5,313 samples at s = 1.05)
     xs = _trim_inputs()
     begin, length = run_cpu(lambda a: fn.nonsilent_region(a, device="cpu"), xs)
-    gaps = [int(length[i]) - nonsilent_region(x, accumulate="float64")[1]
-            for i, x in enumerate(xs)]
+    gaps = [int(length[i]) - nonsilent_region(x, accumulate="float64")[1] for i, x in enumerate(xs)]
     assert sum(g != 0 for g in gaps) >= 3
     assert max(gaps[-4:-2]) > 3000  # the two tones (before the last two inputs)

@@ -113,8 +113,9 @@ def test_resample_vs_resample_poly(orig, new):
     x = band_limited(int(0.25 * orig), orig, fmax, orig + new).astype(np.float32)
     ours = resample(x, orig, new).astype(np.float64)
     g = gcd(orig, new)
-    fine = scipy.signal.resample_poly(x.astype(np.float64), new // g, orig // g,
-                                      window=("kaiser", 10.0))
+    fine = scipy.signal.resample_poly(
+        x.astype(np.float64), new // g, orig // g, window=("kaiser", 10.0)
+    )
     j = np.arange(min(len(ours), len(fine)))
     edge = int(0.02 * new)  # both filters see zeros past the ends
     sel = (j > edge) & (j < len(j) - edge)

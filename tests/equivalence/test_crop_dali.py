@@ -38,9 +38,7 @@ def dali_boxes(height, width, n=N, area=AREA, ratio=RATIO, seed=1):
 
     shapes = [np.array([height, width, 3], dtype=np.int64)] * n
     anchors, sizes = run_cpu(graph, shapes)
-    return np.array(
-        [[*a[:2], *s[:2]] for a, s in zip(anchors, sizes, strict=True)], dtype=np.int64
-    )
+    return np.array([[*a[:2], *s[:2]] for a, s in zip(anchors, sizes, strict=True)], dtype=np.int64)
 
 
 def ours(height, width, n=N, area=AREA, ratio=RATIO, seed=0):
@@ -71,8 +69,9 @@ def test_box_laws_match_dali(shape):
     assert ks((la + 0.5) / (W - wa + 1), (ld + 0.5) / (W - wd + 1)) > 1e-3
     # inclusive range: a crop shorter than the image touches its far edge as often as DALI's
     # do (an exclusive [0, H - h) range, as TF's, would never touch it)
-    touch = [[int(((t + h == H) & (h < H)).sum()), int((h < H).sum())]
-             for t, h in ((ta, ha), (td, hd))]
+    touch = [
+        [int(((t + h == H) & (h < H)).sum()), int((h < H).sum())] for t, h in ((ta, ha), (td, hd))
+    ]
     assert touch[1][0] > 20
     table = [[k, n - k] for k, n in touch]
     assert stats.chi2_contingency(table).pvalue > 1e-3

@@ -32,8 +32,10 @@ CASES = {  # name: (height, width, JPEG mode)
 
 @pytest.fixture(scope="module")
 def jpegs():
-    return {name: encode_jpeg(photo_like_image(h, w, k), 90, mode=mode)
-            for k, (name, (h, w, mode)) in enumerate(CASES.items())}
+    return {
+        name: encode_jpeg(photo_like_image(h, w, k), 90, mode=mode)
+        for k, (name, (h, w, mode)) in enumerate(CASES.items())
+    }
 
 
 def dali_eval(datas):
@@ -43,8 +45,15 @@ def dali_eval(datas):
     def graph(data):
         img = fn.decoders.image(data, device="cpu", output_type=types.RGB)
         img = fn.resize(img, resize_shorter=256, device="cpu")
-        return fn.crop_mirror_normalize(img, crop=(224, 224), mean=mean, std=std,
-                                        dtype=types.FLOAT, output_layout="CHW", device="cpu")
+        return fn.crop_mirror_normalize(
+            img,
+            crop=(224, 224),
+            mean=mean,
+            std=std,
+            dtype=types.FLOAT,
+            output_layout="CHW",
+            device="cpu",
+        )
 
     (out,) = run_cpu(graph, [np.frombuffer(d, np.uint8) for d in datas])
     return out
@@ -72,9 +81,10 @@ def test_resize_shorter_dali_size_and_pixels(jpegs):
     # image fastload renormalises the remaining weights, DALI repeats the edge pixel;
     # measured up to 4 levels (512x1023). The eval crop never reaches the edge.
     datas = list(jpegs.values())
-    (theirs,) = run_cpu(lambda d: fn.resize(fn.decoders.image(d, device="cpu"),
-                                            resize_shorter=256, device="cpu"),
-                        [np.frombuffer(d, np.uint8) for d in datas])
+    (theirs,) = run_cpu(
+        lambda d: fn.resize(fn.decoders.image(d, device="cpu"), resize_shorter=256, device="cpu"),
+        [np.frombuffer(d, np.uint8) for d in datas],
+    )
     t = fi.ResizeShorter(256, rounding="dali", interpolation="bilinear", antialias=True)
     for name, data, d in zip(jpegs, datas, theirs, strict=True):
         ours = t.apply(data, None)
@@ -87,8 +97,10 @@ def test_dali_box_values():
     # issue 14: on 375x500 DALI's crop starts 59 resized pixels in (86.67 source pixels)
     top, left, h, w = fi.resize_shorter_box(375, 500, 256, 224, rounding="dali")
     s = 256 / 375
-    assert left == pytest.approx((500 - 341 / s) / 2 + 59 / s) and left == pytest.approx(86.67,
-                                                                                      abs=5e-3)
+    assert left == pytest.approx((500 - 341 / s) / 2 + 59 / s) and left == pytest.approx(
+        86.67, abs=5e-3
+    )
     assert top == pytest.approx(16 / s) and h == w == pytest.approx(224 / s)
     assert fi.resize_shorter_box(375, 500, 256, 224, rounding="round")[1] == pytest.approx(
-        58 * 500 / 341)  # 85.04: the per-axis box DALI does not use
+        58 * 500 / 341
+    )  # 85.04: the per-axis box DALI does not use

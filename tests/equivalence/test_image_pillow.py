@@ -67,17 +67,24 @@ def test_dct_scaled_decode_matches_pillow_draft(case):
         assert diff.mean() < 1.0 and diff.max() < 4  # same scaled IDCT (measured: identical)
 
 
-@pytest.mark.parametrize("box,size", [
-    ((0, 0, 123, 171), (224, 224)),
-    ((0, 0, 123, 171), (40, 50)),
-    ((10, 20, 100, 120), (37, 91)),
-    ((5.5, 3.25, 60.5, 80.0), (30, 30)),
-    ((0, 0, 123, 171), (123, 171)),
-])
+@pytest.mark.parametrize(
+    "box,size",
+    [
+        ((0, 0, 123, 171), (224, 224)),
+        ((0, 0, 123, 171), (40, 50)),
+        ((10, 20, 100, 120), (37, 91)),
+        ((5.5, 3.25, 60.5, 80.0), (30, 30)),
+        ((0, 0, 123, 171), (123, 171)),
+    ],
+)
 def test_resized_crop_matches_pil_bilinear(box, size):
     top, left, h, w = box
-    want = np.asarray(Image.fromarray(IMG).resize(
-        (size[1], size[0]), Image.BILINEAR, box=(left, top, left + w, top + h)), np.int16)
+    want = np.asarray(
+        Image.fromarray(IMG).resize(
+            (size[1], size[0]), Image.BILINEAR, box=(left, top, left + w, top + h)
+        ),
+        np.int16,
+    )
     # PIL's box resize takes filter taps from outside the box: clamp="image"
     got = fi.resized_crop(IMG, box, size, clamp="image").astype(np.int16)
     # PIL rounds to uint8 between its two passes; fastload keeps float: within 1 level
@@ -90,7 +97,9 @@ def test_resized_crop_matches_pil_bilinear(box, size):
 
 
 def test_flip_matches_pil():
-    want = np.asarray(Image.fromarray(IMG).resize((64, 48), Image.BILINEAR)
-                      .transpose(Image.FLIP_LEFT_RIGHT), np.int16)
+    want = np.asarray(
+        Image.fromarray(IMG).resize((64, 48), Image.BILINEAR).transpose(Image.FLIP_LEFT_RIGHT),
+        np.int16,
+    )
     got = fi.resized_crop(IMG, (0, 0, 123, 171), (48, 64), flip=True).astype(np.int16)
     assert np.abs(got - want).max() <= 1

@@ -30,20 +30,21 @@ def dali_features(datas, speeds=None):
 
     def graph(data, *speed):
         if speed:
-            audio, _ = fn.decoders.audio(data, dtype=types.FLOAT, downmix=True,
-                                         sample_rate=speed[0] * 16000.0, device="cpu")
+            audio, _ = fn.decoders.audio(
+                data, dtype=types.FLOAT, downmix=True, sample_rate=speed[0] * 16000.0, device="cpu"
+            )
         else:
-            audio, _ = fn.decoders.audio(data, dtype=types.FLOAT, downmix=True,
-                                         sample_rate=16000, device="cpu")
+            audio, _ = fn.decoders.audio(
+                data, dtype=types.FLOAT, downmix=True, sample_rate=16000, device="cpu"
+            )
         begin, length = fn.nonsilent_region(audio, cutoff_db=-60, device="cpu")
         audio = fn.slice(audio, begin, length, axes=[0], device="cpu")
         audio = fn.preemphasis_filter(audio, preemph_coeff=0.97, device="cpu")
-        spec = fn.spectrogram(audio, nfft=512, window_length=320, window_step=160,
-                              device="cpu")
-        mel = fn.mel_filter_bank(spec, sample_rate=16000, nfilter=80, normalize=True,
-                                 device="cpu")
-        logmel = fn.to_decibels(mel, multiplier=math.log(10), reference=1.0,
-                                cutoff_db=math.log(1e-20), device="cpu")
+        spec = fn.spectrogram(audio, nfft=512, window_length=320, window_step=160, device="cpu")
+        mel = fn.mel_filter_bank(spec, sample_rate=16000, nfilter=80, normalize=True, device="cpu")
+        logmel = fn.to_decibels(
+            mel, multiplier=math.log(10), reference=1.0, cutoff_db=math.log(1e-20), device="cpu"
+        )
         return fn.normalize(logmel, axes=[1], device="cpu")
 
     batches = [[np.frombuffer(d, np.uint8) for d in datas]]
@@ -56,8 +57,9 @@ def dali_features(datas, speeds=None):
 @pytest.fixture(scope="module")
 def flacs():
     out = []
-    for seed, (seconds, rate) in enumerate([(3.0, 16000), (5.5, 16000), (2.2, 22050),
-                                            (4.0, 16000)]):
+    for seed, (seconds, rate) in enumerate(
+        [(3.0, 16000), (5.5, 16000), (2.2, 22050), (4.0, 16000)]
+    ):
         x = speech_like(seconds, 40 + seed, rate)
         if seed == 3:  # digital silence after the speech: the trim's float32 drift case
             x = np.concatenate([x, np.zeros(20000, np.float32)])

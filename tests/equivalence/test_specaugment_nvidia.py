@@ -105,7 +105,9 @@ def test_mask_width_distribution_matches_nvidia_rule():
         # empty masks: 4.7 % before issue 14; NVIDIA's rule empties one only when w = 0 and
         # the anchor rounds up to `size` (~0.03 % of frequency masks)
         assert (ours == 0).mean() < 2e-3
-        table = np.stack([np.bincount(ours, minlength=top + 1), np.bincount(their, minlength=top + 1)])
+        table = np.stack(
+            [np.bincount(ours, minlength=top + 1), np.bincount(their, minlength=top + 1)]
+        )
         table = table[:, table.sum(0) > 0]
         assert stats.chi2_contingency(table).pvalue > 1e-3
         # mean masked entries (~11 for both here; before issue 14 fastload's were about one

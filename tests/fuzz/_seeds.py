@@ -42,14 +42,20 @@ def images():
     out.append(("jpeg_exif.jpg", encode_jpeg(base, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08")))
     for h, w in ((1, 1), (17, 13), (3, 97), (97, 2), (33, 33)):
         out.append((f"jpeg_{h}x{w}.jpg", encode_jpeg(_image(h, w, h * w), quality=75)))
-    out.append(("jpeg_q100_odd.jpg", encode_jpeg(_image(23, 31, 5), quality=100,
-                                                 subsampling="4:4:4")))
+    out.append(
+        ("jpeg_q100_odd.jpg", encode_jpeg(_image(23, 31, 5), quality=100, subsampling="4:4:4"))
+    )
     small = base[:20, :24]
     out.append(("png_rgb.png", encode_png(small)))
     out.append(("png_gray.png", encode_png(small[..., 0])))
-    for fmt, mode, ext in (("PNG", "RGBA", "png"), ("PNG", "P", "png"), ("GIF", "P", "gif"),
-                           ("BMP", "RGB", "bmp"), ("WEBP", "RGB", "webp"),
-                           ("TIFF", "RGB", "tif")):
+    for fmt, mode, ext in (
+        ("PNG", "RGBA", "png"),
+        ("PNG", "P", "png"),
+        ("GIF", "P", "gif"),
+        ("BMP", "RGB", "bmp"),
+        ("WEBP", "RGB", "webp"),
+        ("TIFF", "RGB", "tif"),
+    ):
         buf = io.BytesIO()
         Image.fromarray(small).convert(mode).save(buf, format=fmt)
         out.append((f"pil_{mode.lower()}.{ext}", buf.getvalue()))
@@ -121,17 +127,32 @@ def volumes():
         ("ct_int16_be.nii", _nifti_bytes(ct, (2.5, 1.0, 1.0), gz=False, endianness=">")),
         ("seg_uint8.nii.gz", _nifti_bytes((ct > 0).astype(np.uint8), (1, 1, 1), gz=True)),
         ("f32.nii", _nifti_bytes(ct[:3].astype(np.float32) / 7, (1, 2, 3), gz=False)),
-        ("f64_sform.nii", _nifti_bytes(ct[:2, :3].astype(np.float64), (1.5, 1, 1), gz=False,
-                                       sform_only=True)),
+        (
+            "f64_sform.nii",
+            _nifti_bytes(ct[:2, :3].astype(np.float64), (1.5, 1, 1), gz=False, sform_only=True),
+        ),
         ("i8.nii", _nifti_bytes((ct[:2] // 20).astype(np.int8), (1, 1, 1), gz=False)),
-        ("u16_scaled.nii", _nifti_bytes((ct[:2] + 1024).astype(np.uint16), (1, 1, 1),
-                                        gz=False, slope=0.5, inter=-512.0)),
+        (
+            "u16_scaled.nii",
+            _nifti_bytes(
+                (ct[:2] + 1024).astype(np.uint16), (1, 1, 1), gz=False, slope=0.5, inter=-512.0
+            ),
+        ),
         ("thin_1x1x1.nii", _nifti_bytes(np.ones((1, 1, 1), np.int16), (1, 1, 1), gz=False)),
         ("n2_int16.nii", _nifti_bytes(ct, (3.0, 0.8, 0.8), gz=False, version=2)),
         ("n2_int16.nii.gz", _nifti_bytes(ct, (3.0, 0.8, 0.8), gz=True, version=2)),
-        ("n2_u16_be_scaled.nii", _nifti_bytes((ct[:2] + 1024).astype(np.uint16), (1, 1, 1),
-                                              gz=False, version=2, endianness=">",
-                                              slope=0.5, inter=-512.0)),
+        (
+            "n2_u16_be_scaled.nii",
+            _nifti_bytes(
+                (ct[:2] + 1024).astype(np.uint16),
+                (1, 1, 1),
+                gz=False,
+                version=2,
+                endianness=">",
+                slope=0.5,
+                inter=-512.0,
+            ),
+        ),
     ]
     return out
 
@@ -142,15 +163,17 @@ def dataset_rows():
     rng = np.random.default_rng(5)
     rows = []
     for i in range(6):
-        rows.append({
-            "i": i * 1000 - 2,
-            "f": float(i) / 3,
-            "b": bool(i % 2),
-            "s": "x" * i + "\u00e9",
-            "blob": bytes(rng.integers(0, 256, size=7 * i, dtype=np.uint8)),
-            "fixed": rng.standard_normal((2, 3)).astype(np.float32),
-            "vary": np.arange(i * 2, dtype=np.int16).reshape(i, 2),
-        })
+        rows.append(
+            {
+                "i": i * 1000 - 2,
+                "f": float(i) / 3,
+                "b": bool(i % 2),
+                "s": "x" * i + "\u00e9",
+                "blob": bytes(rng.integers(0, 256, size=7 * i, dtype=np.uint8)),
+                "fixed": rng.standard_normal((2, 3)).astype(np.float32),
+                "vary": np.arange(i * 2, dtype=np.int16).reshape(i, 2),
+            }
+        )
     return rows
 
 
@@ -164,8 +187,12 @@ def itk_volumes():
     arr = rng.integers(-100, 100, size=(3, 5, 4)).astype(np.int16)
     out = []
     with tempfile.TemporaryDirectory() as d:
-        for suffix, compress in ((".mha", False), (".mha", True), (".nrrd", False),
-                                 (".nrrd", True)):
+        for suffix, compress in (
+            (".mha", False),
+            (".mha", True),
+            (".nrrd", False),
+            (".nrrd", True),
+        ):
             img = sitk.GetImageFromArray(arr)
             img.SetSpacing((0.8, 0.9, 2.5))
             path = Path(d) / f"v{suffix}"

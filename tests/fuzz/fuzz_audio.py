@@ -27,8 +27,13 @@ def setup():
         elif p[0] & 2:
             blob = bytes(blob)
         head = info(blob, name="fuzz")
-        x, rate = decode(blob, name="fuzz", max_samples=FUZZ_MAX_SAMPLES, mono=bool(p[0] & 4),
-                         buffer=scratch if p[0] & 8 else None)
+        x, rate = decode(
+            blob,
+            name="fuzz",
+            max_samples=FUZZ_MAX_SAMPLES,
+            mono=bool(p[0] & 4),
+            buffer=scratch if p[0] & 8 else None,
+        )
         assert rate == head.sample_rate > 0
         assert x.dtype == np.float32 and x.ndim in (1, 2) and x.shape[0] == head.frames > 0
         assert np.isfinite(x).all()

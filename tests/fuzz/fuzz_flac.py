@@ -79,9 +79,24 @@ def fix_crcs(b):
     if k >= len(b):
         return b
     b0 = b[k]
-    extra = next((n for n, (lo, hi) in enumerate(
-        ((0, 0x80), (0xC0, 0xE0), (0xE0, 0xF0), (0xF0, 0xF8), (0xF8, 0xFC), (0xFC, 0xFE),
-         (0xFE, 0xFF))) if lo <= b0 < hi), 0)
+    extra = next(
+        (
+            n
+            for n, (lo, hi) in enumerate(
+                (
+                    (0, 0x80),
+                    (0xC0, 0xE0),
+                    (0xE0, 0xF0),
+                    (0xF0, 0xF8),
+                    (0xF8, 0xFC),
+                    (0xFC, 0xFE),
+                    (0xFE, 0xFF),
+                )
+            )
+            if lo <= b0 < hi
+        ),
+        0,
+    )
     k += 1 + extra
     bs_code, rate_code = b[pos + 2] >> 4, b[pos + 2] & 15
     k += {6: 1, 7: 2}.get(bs_code, 0) + {12: 1, 13: 2, 14: 2}.get(rate_code, 0)
@@ -105,8 +120,9 @@ def setup():
     def target(data):
         blob = bytes(fix_crcs(bytearray(data)))
         try:  # MD5 off: mutated samples must reach the output to be compared
-            x, rate = codec.decode(blob, name="fuzz", max_samples=FUZZ_MAX_SAMPLES,
-                                   verify_md5=False)
+            x, rate = codec.decode(
+                blob, name="fuzz", max_samples=FUZZ_MAX_SAMPLES, verify_md5=False
+            )
         except DecodeError as e:
             assert "fuzz" in str(e) and "object at 0x" not in str(e), str(e)
             return "refused"
@@ -154,17 +170,24 @@ def seeds():
     # one-frame streams libsndfile does not write (fastload.testing.flac)
     from fastload.testing.flac import encode_flac
 
-    for bps, channels, stereo, kind in ((4, 1, "independent", "fixed2"),
-                                        (12, 2, "mid_side", "auto"),
-                                        (20, 2, "side_right", "fixed4"),
-                                        (32, 2, "left_side", "verbatim"),
-                                        (32, 1, "independent", "fixed1"),
-                                        (16, 5, "independent", "fixed3")):
+    for bps, channels, stereo, kind in (
+        (4, 1, "independent", "fixed2"),
+        (12, 2, "mid_side", "auto"),
+        (20, 2, "side_right", "fixed4"),
+        (32, 2, "left_side", "verbatim"),
+        (32, 1, "independent", "fixed1"),
+        (16, 5, "independent", "fixed3"),
+    ):
         top = (1 << (bps - 1)) - 1
-        x = np.round(np.sin(np.arange(600)[:, None] * (0.02 + 0.01 * np.arange(channels)))
-                     * top).astype(np.int64)
-        out.append((f"writer_{bps}bit_{channels}ch_{stereo}_{kind}.flac",
-                    encode_flac(x, 44100, bps, block_size=4096, stereo=stereo, subframe=kind)))
+        x = np.round(
+            np.sin(np.arange(600)[:, None] * (0.02 + 0.01 * np.arange(channels))) * top
+        ).astype(np.int64)
+        out.append(
+            (
+                f"writer_{bps}bit_{channels}ch_{stereo}_{kind}.flac",
+                encode_flac(x, 44100, bps, block_size=4096, stereo=stereo, subframe=kind),
+            )
+        )
     return out
 
 

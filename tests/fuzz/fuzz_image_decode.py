@@ -8,10 +8,11 @@ every bit pattern no Huffman table defines, which libjpeg-turbo's fast path (use
 than 512 bytes per block before the end of the file) silently decodes as symbol 0, and
 whole stray bytes before an RSTn marker, which libjpeg only reports at its next marker
 search (so not at all after the last restart interval). (Data that ends without a marker
-after its scan never reaches either: strict mode refuses it before decoding.) And where the entropy data holds FF FF (fill bytes before a
-stuffed 00, which the standard does not allow) libjpeg-turbo 2.1's fast path takes it for
-a marker, gives up the MCU and decodes it again with its slow path into the same, not
-re-zeroed block: coefficients of the abandoned try survive in that MCU. fastload's
+after its scan never reaches either: strict mode refuses it before decoding.) And where
+the entropy data holds FF FF (fill bytes before a stuffed 00, which the standard does
+not allow) libjpeg-turbo 2.1's fast path takes it for a marker, gives up the MCU and
+decodes it again with its slow path into the same, not re-zeroed block: coefficients of
+the abandoned try survive in that MCU. fastload's
 pixels are the standard's there, so they may differ.
 
 Input layout: 8 parameter bytes, then the encoded image.
@@ -101,10 +102,15 @@ def setup():
 def seeds():
     import _seeds as s
 
-    params = [bytes([0, 0, 0, 0, 0, 0, 0, 0]), bytes([1, 1, 100, 200, 30, 60, 0, 0]),
-              bytes([2, 3, 255, 128, 0, 255, 3, 7]), bytes([0, 15, 40, 40, 255, 0, 20, 5])]
-    return [(f"{k}_{name}", params[k % len(params)] + blob)
-            for k, (name, blob) in enumerate(s.images())]
+    params = [
+        bytes([0, 0, 0, 0, 0, 0, 0, 0]),
+        bytes([1, 1, 100, 200, 30, 60, 0, 0]),
+        bytes([2, 3, 255, 128, 0, 255, 3, 7]),
+        bytes([0, 15, 40, 40, 255, 0, 20, 5]),
+    ]
+    return [
+        (f"{k}_{name}", params[k % len(params)] + blob) for k, (name, blob) in enumerate(s.images())
+    ]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Fuzz ``fastload.image.read_header`` (libjpeg-turbo header parse, PNG IHDR, Pillow).
 
-    python tests/fuzz/fuzz_image_header.py -max_total_time=600      # or tests/fuzz/run.py
+python tests/fuzz/fuzz_image_header.py -max_total_time=600      # or tests/fuzz/run.py
 """
 
 import sys

@@ -31,13 +31,24 @@ def setup():
     cache = {}
 
     def transform(p):
-        key = (p[0] & 1, (p[0] >> 1) & 1, (p[0] >> 2) % 3, (p[0] >> 4) & 1, (p[0] >> 5) & 1,
-               (p[0] >> 6) & 1)
+        key = (
+            p[0] & 1,
+            (p[0] >> 1) & 1,
+            (p[0] >> 2) % 3,
+            (p[0] >> 4) & 1,
+            (p[0] >> 5) & 1,
+            (p[0] >> 6) & 1,
+        )
         if key not in cache:
             train, preset, dt, layout, pad, strict = key
-            kw = dict(preset=("nvidia", "reference")[preset], size=SIZE,
-                      dtype=("float32", "float16", "uint8")[dt], layout=("CHW", "HWC")[layout],
-                      pad_channels=3 + pad, strict=not strict)
+            kw = dict(
+                preset=("nvidia", "reference")[preset],
+                size=SIZE,
+                dtype=("float32", "float16", "uint8")[dt],
+                layout=("CHW", "HWC")[layout],
+                pad_channels=3 + pad,
+                strict=not strict,
+            )
             cache[key] = resnet50_train(**kw) if train else resnet50_eval(resize=SIZE + 4, **kw)
         return cache[key], key
 
@@ -51,9 +62,13 @@ def setup():
             size, interp, aa, dt, lay = key
             specs[key] = ops.output_spec(
                 ((1, 1), (7, 3), (16, 16), (5, 40), (33, 17))[size],
-                dtype=("uint8", "float32")[dt], layout=("HWC", "CHW")[lay],
-                mean=(1.0, 2.0, 3.0) if dt else None, std=(2.0, 3.0, 4.0) if dt else None,
-                interpolation=("bilinear", "tf_legacy")[interp], antialias=bool(aa))
+                dtype=("uint8", "float32")[dt],
+                layout=("HWC", "CHW")[lay],
+                mean=(1.0, 2.0, 3.0) if dt else None,
+                std=(2.0, 3.0, 4.0) if dt else None,
+                interpolation=("bilinear", "tf_legacy")[interp],
+                antialias=bool(aa),
+            )
         return specs[key]
 
     def direct(p, img):
@@ -66,10 +81,16 @@ def setup():
         bh = max((h - top) * f[2], 1e-3) if f[2] else h - top
         bw = max((w - left) * f[3], 1e-3) if f[3] else w - left
         spec = spec_for(p[1])
-        x = ops.decode_resized_crop(img, (top, left, bh, bw), spec, flip=bool(p[2] & 1),
-                                    clamp=("box", "image")[(p[2] >> 1) & 1],
-                                    dct_scale=bool(p[2] & 4), strict=bool(p[2] & 8),
-                                    name="fuzz")
+        x = ops.decode_resized_crop(
+            img,
+            (top, left, bh, bw),
+            spec,
+            flip=bool(p[2] & 1),
+            clamp=("box", "image")[(p[2] >> 1) & 1],
+            dct_scale=bool(p[2] & 4),
+            strict=bool(p[2] & 8),
+            name="fuzz",
+        )
         assert x.shape == spec.shape and x.dtype == spec.np_dtype
         if x.dtype != np.uint8:
             assert np.isfinite(x).all()
@@ -81,7 +102,7 @@ def setup():
             p, img = split_params(data, 12)
             return direct(p, img)
         t, key = transform(p)
-        (shape, dtype), = t.output_spec().values()
+        ((shape, dtype),) = t.output_spec().values()
         rng = np.random.default_rng(p[1] | p[2] << 8)
         sample = {"image": img if p[3] & 1 else bytes(img), "label": 7, "path": "fuzz.jpg"}
         out = None
@@ -103,15 +124,27 @@ def setup():
 def seeds():
     import _seeds as s
 
-    params = [bytes([0, 1, 2, 0]), bytes([1, 3, 4, 3]), bytes([0x15, 9, 9, 2]),
-              bytes([0x2B, 5, 0, 1]), bytes([0x61, 77, 1, 0]), bytes([0x3E, 2, 8, 3])]
-    out = [(f"{k}_{name}", params[k % len(params)] + blob)
-           for k, (name, blob) in enumerate(s.images())]
-    direct = [bytes([255, 0, 0, 0]) + bytes(8), bytes([255, 0x5B, 3, 0]) + bytes(range(8)),
-              bytes([255, 0x21, 6, 0, 0, 0, 255, 255, 255, 255, 0, 1]),
-              bytes([255, 0x4C, 13, 0, 128, 0, 64, 0, 16, 0, 200, 0])]
-    out += [(f"direct{k}_{name}", direct[k % len(direct)] + blob)
-            for k, (name, blob) in enumerate(s.images())]
+    params = [
+        bytes([0, 1, 2, 0]),
+        bytes([1, 3, 4, 3]),
+        bytes([0x15, 9, 9, 2]),
+        bytes([0x2B, 5, 0, 1]),
+        bytes([0x61, 77, 1, 0]),
+        bytes([0x3E, 2, 8, 3]),
+    ]
+    out = [
+        (f"{k}_{name}", params[k % len(params)] + blob) for k, (name, blob) in enumerate(s.images())
+    ]
+    direct = [
+        bytes([255, 0, 0, 0]) + bytes(8),
+        bytes([255, 0x5B, 3, 0]) + bytes(range(8)),
+        bytes([255, 0x21, 6, 0, 0, 0, 255, 255, 255, 255, 0, 1]),
+        bytes([255, 0x4C, 13, 0, 128, 0, 64, 0, 16, 0, 200, 0]),
+    ]
+    out += [
+        (f"direct{k}_{name}", direct[k % len(direct)] + blob)
+        for k, (name, blob) in enumerate(s.images())
+    ]
     return out
 
 

@@ -25,7 +25,8 @@ def setup():
 
     transforms = {
         (train, preset): (rnnt_train if train else rnnt_eval)(preset=preset)
-        for train in (0, 1) for preset in ("reference", "nvidia")
+        for train in (0, 1)
+        for preset in ("reference", "nvidia")
     }
 
     def target(data):
@@ -55,8 +56,9 @@ def seeds():
     import _seeds as s
     import numpy as np
 
-    out = [(f"{k}_{name}", bytes([k % 8, k, 3 * k]) + blob)
-           for k, (name, blob) in enumerate(s.audio())]
+    out = [
+        (f"{k}_{name}", bytes([k % 8, k, 3 * k]) + blob) for k, (name, blob) in enumerate(s.audio())
+    ]
     pcm = (np.sin(np.arange(8000) / 7) * 9000).astype(np.int16).tobytes()
     out += [(f"pcm{k}", bytes([8 | 16 * (k % 2) | k % 2, k, k]) + pcm) for k in range(5)]
     return out

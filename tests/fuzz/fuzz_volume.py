@@ -64,10 +64,14 @@ def seeds():
 
     out = [(f"{k}_{name}", bytes([k % 8]) + blob) for k, (name, blob) in enumerate(s.volumes())]
     codes = {".mha": 0x28, ".nrrd": 0x38}
-    out += [(f"itk{k}{suffix}", bytes([codes[suffix]]) + blob)
-            for k, (suffix, blob) in enumerate(s.itk_volumes())]
-    out += [(f"path_{name}", bytes([0x18 if name.endswith(".gz") else 0x08]) + blob)
-            for name, blob in s.volumes()[:3]]
+    out += [
+        (f"itk{k}{suffix}", bytes([codes[suffix]]) + blob)
+        for k, (suffix, blob) in enumerate(s.itk_volumes())
+    ]
+    out += [
+        (f"path_{name}", bytes([0x18 if name.endswith(".gz") else 0x08]) + blob)
+        for name, blob in s.volumes()[:3]
+    ]
     return out
 
 

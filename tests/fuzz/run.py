@@ -57,10 +57,15 @@ def _command(name, seconds, workdir, extra, tree=None, env=None):
         (w / sub).mkdir(parents=True, exist_ok=True)
     script = (Path(tree) if tree else REPO) / "tests" / "fuzz" / f"fuzz_{name}.py"
     seeds = w / "seeds"
-    subprocess.run([sys.executable, str(script), "--seeds-to", str(seeds)], check=True,
-                   cwd=tree or REPO, env=env)
+    subprocess.run(
+        [sys.executable, str(script), "--seeds-to", str(seeds)],
+        check=True,
+        cwd=tree or REPO,
+        env=env,
+    )
     cmd = [
-        sys.executable, str(script),
+        sys.executable,
+        str(script),
         f"-max_total_time={int(seconds)}",
         f"-timeout={cfg['timeout']}",
         f"-rss_limit_mb={RSS_LIMIT_MB}",
@@ -95,8 +100,12 @@ def _parse(log):
         k = log.index("Uncaught Python exception")
         stats["finding"] = log[k : k + 1500]
     else:
-        for marker in ("ERROR: libFuzzer", "ERROR: AddressSanitizer", "runtime error:",
-                       "Segmentation fault"):
+        for marker in (
+            "ERROR: libFuzzer",
+            "ERROR: AddressSanitizer",
+            "runtime error:",
+            "Segmentation fault",
+        ):
             if marker in log:
                 k = log.index(marker)
                 stats["finding"] = log[k : k + 1500]
@@ -112,8 +121,9 @@ def asan_env(env):
 
     env = dict(env)
     env["LD_PRELOAD"] = str(Path(atheris.path()) / "asan_with_fuzzer.so")
-    env["ASAN_OPTIONS"] = ("detect_leaks=0,allocator_may_return_null=1,"
-                           "detect_stack_use_after_return=0,handle_segv=1")
+    env["ASAN_OPTIONS"] = (
+        "detect_leaks=0,allocator_may_return_null=1,detect_stack_use_after_return=0,handle_segv=1"
+    )
     env["UBSAN_OPTIONS"] = "halt_on_error=1,print_stacktrace=1"
     return env
 
@@ -148,8 +158,9 @@ def run(names, seconds, *, jobs=1, workdir=None, extra=(), tree=None, asan=False
             name = pending.pop(0)
             cmd = _command(name, seconds, workdir, list(extra), tree, env)
             log = open(workdir / name / "log.txt", "w")  # noqa: SIM115 - closed below
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=tree or REPO, env=env)
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tree or REPO, env=env
+            )
             running[name] = (proc, log, time.monotonic())
             print(f"[fuzz] {name}: started ({seconds} s)", flush=True)
         time.sleep(0.5)
@@ -167,19 +178,25 @@ def run(names, seconds, *, jobs=1, workdir=None, extra=(), tree=None, asan=False
                 shutil.rmtree(leftover, ignore_errors=True)
             text = (workdir / name / "log.txt").read_text(errors="replace")
             stats = _parse(text)
-            stats.update(name=name, returncode=rc, seconds=round(time.monotonic() - t0, 1),
-                         max_total_time=seconds,
-                         artifacts=sorted(p.name for p in (workdir / name / "artifacts")
-                                          .iterdir()))
+            stats.update(
+                name=name,
+                returncode=rc,
+                seconds=round(time.monotonic() - t0, 1),
+                max_total_time=seconds,
+                artifacts=sorted(p.name for p in (workdir / name / "artifacts").iterdir()),
+            )
             if rc != 0 and "finding" not in stats:
                 stats["finding"] = text[-1500:]
             (workdir / name / "stats.json").write_text(json.dumps(stats, indent=1))
             results[name] = stats
             status = "FINDING" if rc != 0 else "ok"
-            print(f"[fuzz] {name}: {status}: {stats.get('executions', '?')} executions, "
-                  f"{stats.get('exec_per_s', '?')} exec/s, cov {stats.get('cov', '?')}, "
-                  f"corpus {stats.get('corpus', '?')}, peak RSS {stats.get('peak_rss_mb', '?')}"
-                  f" MB, rc {rc}", flush=True)
+            print(
+                f"[fuzz] {name}: {status}: {stats.get('executions', '?')} executions, "
+                f"{stats.get('exec_per_s', '?')} exec/s, cov {stats.get('cov', '?')}, "
+                f"corpus {stats.get('corpus', '?')}, peak RSS {stats.get('peak_rss_mb', '?')}"
+                f" MB, rc {rc}",
+                flush=True,
+            )
             if rc != 0:
                 print(stats["finding"], flush=True)
     return results
@@ -191,19 +208,31 @@ def main(argv=None):
     parser.add_argument("--seconds", type=int, default=60, help="libFuzzer -max_total_time")
     parser.add_argument("--jobs", type=int, default=1, help="harnesses run at once")
     parser.add_argument("--workdir", default=None, help="default build/fuzz")
-    parser.add_argument("--tree", default=None,
-                        help="run the harnesses of this copy of the repository "
-                             "(e.g. the build of .ci/fuzz-native)")
-    parser.add_argument("--asan", action="store_true",
-                        help="preload atheris' asan_with_fuzzer.so (for a clang ASan tree)")
+    parser.add_argument(
+        "--tree",
+        default=None,
+        help="run the harnesses of this copy of the repository (e.g. the build of .ci/fuzz-native)",
+    )
+    parser.add_argument(
+        "--asan",
+        action="store_true",
+        help="preload atheris' asan_with_fuzzer.so (for a clang ASan tree)",
+    )
     args, extra = parser.parse_known_args(argv)
     extra = [e for e in extra if e != "--"]
     names = list(HARNESSES) if args.names == ["all"] else args.names
     unknown = [n for n in names if n not in HARNESSES]
     if unknown:
         parser.error(f"unknown harness(es) {unknown}; known: {sorted(HARNESSES)}")
-    results = run(names, args.seconds, jobs=args.jobs, workdir=args.workdir, extra=extra,
-                  tree=args.tree, asan=args.asan)
+    results = run(
+        names,
+        args.seconds,
+        jobs=args.jobs,
+        workdir=args.workdir,
+        extra=extra,
+        tree=args.tree,
+        asan=args.asan,
+    )
     return 1 if any(r["returncode"] != 0 for r in results.values()) else 0
 
 

@@ -71,8 +71,9 @@ def test_metaimage_negative_ndims_is_a_decode_error_not_a_segfault(tmp_path):
         "import sys\nfrom fastload.errors import DecodeError\nfrom fastload.volume import read\n"
         "try:\n    read(sys.argv[1])\nexcept DecodeError as e:\n    print('DecodeError', e)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert "DecodeError" in proc.stdout and "NDims" in proc.stdout
 

@@ -39,9 +39,19 @@ def _env():
 @pytest.mark.parametrize("name", NAMES)
 def test_fuzz_harness(name, tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(FUZZ_DIR / "run.py"), name, "--seconds", str(SECONDS),
-         "--workdir", str(tmp_path)],
-        capture_output=True, text=True, env=_env(), timeout=SECONDS + 240,
+        [
+            sys.executable,
+            str(FUZZ_DIR / "run.py"),
+            name,
+            "--seconds",
+            str(SECONDS),
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=SECONDS + 240,
     )
     stats_file = tmp_path / name / "stats.json"
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
@@ -60,7 +70,10 @@ def test_regressions_replay(name):
         return  # nothing found by this harness so far
     proc = subprocess.run(
         [sys.executable, str(FUZZ_DIR / f"fuzz_{name}.py"), "--replay", str(folder)],
-        capture_output=True, text=True, env=_env(), timeout=300,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
     )
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert "no finding" in proc.stdout

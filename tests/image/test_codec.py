@@ -52,8 +52,8 @@ def _set_sof_size(data, h, w):
     for marker in (b"\xff\xc0", b"\xff\xc2"):
         i = data.find(marker)
         if i >= 0:
-            data[i + 5:i + 7] = h.to_bytes(2, "big")
-            data[i + 7:i + 9] = w.to_bytes(2, "big")
+            data[i + 5 : i + 7] = h.to_bytes(2, "big")
+            data[i + 7 : i + 9] = w.to_bytes(2, "big")
             return bytes(data)
     raise AssertionError("no SOF marker")
 
@@ -63,7 +63,8 @@ def test_backend_is_libjpeg_turbo_when_available():
     /usr/include/jpeglib.h) finds libjpeg; only then may the backend be Pillow."""
     found = os.path.exists("/usr/include/jpeglib.h") or (
         shutil.which("pkg-config") is not None
-        and subprocess.run(["pkg-config", "--exists", "libjpeg"]).returncode == 0)
+        and subprocess.run(["pkg-config", "--exists", "libjpeg"]).returncode == 0
+    )
     assert fi.backend() == ("libjpeg-turbo" if found else "pillow")
 
 
@@ -80,8 +81,12 @@ def test_read_header_jpeg_png_gray_cmyk(img):
 
 @pytest.mark.parametrize("kind", ["bytes", "memoryview", "numpy", "bytearray"])
 def test_bytes_like_inputs(jpeg, kind):
-    data = {"bytes": jpeg, "memoryview": memoryview(jpeg), "bytearray": bytearray(jpeg),
-            "numpy": np.frombuffer(jpeg, np.uint8)}[kind]
+    data = {
+        "bytes": jpeg,
+        "memoryview": memoryview(jpeg),
+        "bytearray": bytearray(jpeg),
+        "numpy": np.frombuffer(jpeg, np.uint8),
+    }[kind]
     np.testing.assert_array_equal(fi.decode(data), reference(jpeg))
     assert fi.read_header(data).width == 170
 
@@ -104,8 +109,17 @@ def test_scaled_decode_matches_twin_decoder(img, sub, min_size):
     np.testing.assert_array_equal(fi.decode(data, min_size=min_size), reference(data, min_size))
 
 
-@pytest.mark.parametrize("roi", [(0, 0, 120, 170), (13, 27, 50, 61), (0, 1, 1, 1),
-                                 (119, 169, 1, 1), (40, 0, 80, 170), (5, 100, 115, 70)])
+@pytest.mark.parametrize(
+    "roi",
+    [
+        (0, 0, 120, 170),
+        (13, 27, 50, 61),
+        (0, 1, 1, 1),
+        (119, 169, 1, 1),
+        (40, 0, 80, 170),
+        (5, 100, 115, 70),
+    ],
+)
 @pytest.mark.parametrize("sub", ["4:4:4", "4:2:2", "4:2:0", "4:4:0"])
 def test_roi_is_bit_exact_crop_of_full_decode(img, roi, sub):
     data = encode_jpeg(img, 90, sub)
@@ -113,7 +127,7 @@ def test_roi_is_bit_exact_crop_of_full_decode(img, roi, sub):
     top, left, h, w = roi
     got = fi.decode(data, roi=roi)
     # the 1-pixel decode margin makes fancy upsampling at the crop edges match exactly
-    np.testing.assert_array_equal(got, full[top:top + h, left:left + w])
+    np.testing.assert_array_equal(got, full[top : top + h, left : left + w])
 
 
 @pytest.mark.parametrize("mode", ["L", "CMYK"])
@@ -148,7 +162,7 @@ def test_scaled_roi_matches_scaled_full(img):
     full = reference(data, min_size=(60, 85))
     y0, x0, h, w = codec.scaled_region((120, 170), (20, 30, 80, 100), 4)
     got = fi.decode(data, roi=(20, 30, 80, 100), min_size=(40, 50))
-    np.testing.assert_array_equal(got, full[y0:y0 + h, x0:x0 + w])
+    np.testing.assert_array_equal(got, full[y0 : y0 + h, x0 : x0 + w])
 
 
 def test_decode_into_out_and_strided_out(jpeg):
@@ -193,12 +207,15 @@ def test_roi_validation(jpeg):
 # --------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"", "empty"),
-    (b"\xff\xd8", "JPEG|header|empty|not"),
-    (b"hello world, not an image at all", "not a decodable image"),
-    (bytes(range(256)) * 4, "not a decodable image"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"", "empty"),
+        (b"\xff\xd8", "JPEG|header|empty|not"),
+        (b"hello world, not an image at all", "not a decodable image"),
+        (bytes(range(256)) * 4, "not a decodable image"),
+    ],
+)
 def test_garbage_raises_decode_error(data, match):
     with pytest.raises(DecodeError, match=match):
         fi.decode(data, name="bad.JPEG")
@@ -233,7 +250,7 @@ def test_corrupt_entropy_data(jpeg):
     for _ in range(20):
         bad = bytearray(jpeg)
         pos = int(rng.integers(sos + 20, len(jpeg) - 20))
-        bad[pos:pos + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+        bad[pos : pos + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
         bad[pos + 3] = 0xFF  # a bogus marker inside the entropy-coded segment
         bad[pos + 4] = 0xD3 if rng.random() < 0.5 else 0x12
         try:
@@ -349,8 +366,12 @@ def test_mutated_files_raise_decode_error_or_decode(img):
     ASan + UBSan): every mutation either decodes or raises DecodeError."""
     from fastload.pipelines import resnet50_train
 
-    seeds = [encode_jpeg(img[:60, :80]), encode_jpeg(img[:60, :80], progressive=True),
-             encode_jpeg(img[:60, :80], mode="CMYK"), encode_jpeg(img[:60, :80], mode="L")]
+    seeds = [
+        encode_jpeg(img[:60, :80]),
+        encode_jpeg(img[:60, :80], progressive=True),
+        encode_jpeg(img[:60, :80], mode="CMYK"),
+        encode_jpeg(img[:60, :80], mode="L"),
+    ]
     rng = np.random.default_rng(0)
     t = resnet50_train()
     for it in range(300):
@@ -363,7 +384,7 @@ def test_mutated_files_raise_decode_error_or_decode(img):
             d = d[: int(rng.integers(len(d)))]
         else:
             p = int(rng.integers(2, min(len(d), 300)))
-            d[p:p + 2] = rng.integers(0, 256, 2, dtype=np.uint8).tobytes()
+            d[p : p + 2] = rng.integers(0, 256, 2, dtype=np.uint8).tobytes()
         d = bytes(d)
         try:
             fi.decode(d)

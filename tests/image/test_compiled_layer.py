@@ -13,8 +13,9 @@ from fastload.errors import DecodeError, LimitError
 from fastload.image import _jpeg_cy, codec, ops
 from fastload.testing.data.imagenet import encode_jpeg, encode_png, photo_like_image
 
-pytestmark = pytest.mark.skipif(codec.backend() != "libjpeg-turbo",
-                                reason="built without libjpeg-turbo")
+pytestmark = pytest.mark.skipif(
+    codec.backend() != "libjpeg-turbo", reason="built without libjpeg-turbo"
+)
 
 
 def _jpeg(h=61, w=97, seed=0):
@@ -62,27 +63,34 @@ def test_a_decode_inside_the_plan_invalidates_the_opened_image():
 
 def test_limit_is_checked_by_the_kernel_with_the_name():
     data = _jpeg()
-    for call in (lambda: fi.decode(data, max_pixels=100, name="s/1.jpg"),
-                 lambda: ops.decode_resized_crop(data, (0, 0, 61, 97), ops.output_spec(8),
-                                                 name="s/1.jpg")):
+    for call in (
+        lambda: fi.decode(data, max_pixels=100, name="s/1.jpg"),
+        lambda: ops.decode_resized_crop(data, (0, 0, 61, 97), ops.output_spec(8), name="s/1.jpg"),
+    ):
         previous = fi.set_max_image_pixels(100)
         try:
-            with pytest.raises(LimitError, match=r"^s/1\.jpg: image is 61x97 = 5917 pixels, "
-                               r"above the limit of 100 \(fastload.image.set_max_image_pixels\)"):
+            with pytest.raises(
+                LimitError,
+                match=r"^s/1\.jpg: image is 61x97 = 5917 pixels, "
+                r"above the limit of 100 \(fastload.image.set_max_image_pixels\)",
+            ):
                 call()
         finally:
             fi.set_max_image_pixels(previous)
 
 
-@pytest.mark.parametrize("kind,exc,text", [
-    ("limit", LimitError, "x: too big (fastload.image.set_max_image_pixels)"),
-    ("strict", DecodeError, "x: JPEG data refused in strict mode: bad"),
-    ("decode", DecodeError, "x: invalid JPEG data: too big"),
-    ("unsupported", _cstatus.UnsupportedJPEG, "x: invalid JPEG data: too big"),
-    ("nomem", MemoryError, "x: too big"),
-    ("arg", ValueError, "x: too big"),
-    ("status 9", RuntimeError, "x: kernel returned an unknown status 9: too big"),
-])
+@pytest.mark.parametrize(
+    "kind,exc,text",
+    [
+        ("limit", LimitError, "x: too big (fastload.image.set_max_image_pixels)"),
+        ("strict", DecodeError, "x: JPEG data refused in strict mode: bad"),
+        ("decode", DecodeError, "x: invalid JPEG data: too big"),
+        ("unsupported", _cstatus.UnsupportedJPEG, "x: invalid JPEG data: too big"),
+        ("nomem", MemoryError, "x: too big"),
+        ("arg", ValueError, "x: too big"),
+        ("status 9", RuntimeError, "x: kernel returned an unknown status 9: too big"),
+    ],
+)
 def test_raise_status(kind, exc, text):
     message = "Corrupt JPEG data: bad" if kind == "strict" else "too big"
     with pytest.raises(exc) as info:
@@ -95,13 +103,28 @@ def test_every_kernel_reports_through_check_status():
     from fastload.volume import _nearest_cy
 
     with pytest.raises(ValueError, match="resize: invalid arguments"):
-        _resize_cy.resize(np.zeros((4, 4, 3), np.uint8), 0, 0, 4, 4, np.empty(12, np.uint8),
-                          2, 2, 3, 5, 0, 0, (0, 0, 0), (1, 1, 1))  # layout 5
+        _resize_cy.resize(
+            np.zeros((4, 4, 3), np.uint8),
+            0,
+            0,
+            4,
+            4,
+            np.empty(12, np.uint8),
+            2,
+            2,
+            3,
+            5,
+            0,
+            0,
+            (0, 0, 0),
+            (1, 1, 1),
+        )  # layout 5
     out = np.empty((1, 1, 2), np.uint8)
     idx = np.zeros(1, np.int64)
     with pytest.raises(ValueError, match="nearest_u8: a source index is out of range"):
-        _nearest_cy.nearest_u8(np.zeros((1, 1, 1), np.uint8), out, idx, idx,
-                               np.array([0, 5], np.int64), 0, 1)
+        _nearest_cy.nearest_u8(
+            np.zeros((1, 1, 1), np.uint8), out, idx, idx, np.array([0, 5], np.int64), 0, 1
+        )
     with pytest.raises(_cstatus.UnsupportedJPEG, match="^n: "):
         sof3 = bytearray(_jpeg())
         sof3[sof3.index(b"\xff\xc0") + 1] = 0xC3
@@ -120,15 +143,19 @@ def test_decode_resized_crop_draws_the_box_from_the_kernels_header(clamp):
 
     got = ops.decode_resized_crop(data, box, spec, clamp=clamp, flip=True)
     assert seen == [(375, 500)]  # one header parse, by the kernel
-    want = ops.decode_resized_crop(data, (20.5, 30.0, 300.0, 420.0), spec, clamp=clamp,
-                                   flip=True, info=fi.read_header(data))
+    want = ops.decode_resized_crop(
+        data, (20.5, 30.0, 300.0, 420.0), spec, clamp=clamp, flip=True, info=fi.read_header(data)
+    )
     np.testing.assert_array_equal(got, want)
     png = fi.decode(data)
     got_png = ops.decode_resized_crop(encode_png(png), box, spec, clamp=clamp, flip=True)
     # the Pillow path calls the same box function with the PNG header
     assert seen[-1] == (375, 500)
     np.testing.assert_array_equal(
-        got_png, ops.resized_crop(png, (20.5, 30.0, 300.0, 420.0), 64, dtype="float32",
-                                  flip=True, clamp=clamp))
+        got_png,
+        ops.resized_crop(
+            png, (20.5, 30.0, 300.0, 420.0), 64, dtype="float32", flip=True, clamp=clamp
+        ),
+    )
     with pytest.raises(ValueError, match=r"not inside the 375x500 image"):
         ops.decode_resized_crop(data, lambda info: (0, 0, 376, 10), spec)

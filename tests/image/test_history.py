@@ -20,8 +20,9 @@ from fastload.image import codec, decode
 from fastload.pipelines.resnet50 import resnet50_train
 from fastload.testing.data.imagenet import encode_jpeg, encode_png, photo_like_image
 
-needs_libjpeg = pytest.mark.skipif(codec.backend() != "libjpeg-turbo",
-                                   reason="built without libjpeg-turbo")
+needs_libjpeg = pytest.mark.skipif(
+    codec.backend() != "libjpeg-turbo", reason="built without libjpeg-turbo"
+)
 
 
 def _segments(data):
@@ -29,7 +30,7 @@ def _segments(data):
     out, i = [], 2
     while data[i + 1] != 0xDA:
         assert data[i] == 0xFF
-        end = i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
         out.append((data[i + 1], i, end))
         i = end
     return out
@@ -57,7 +58,7 @@ def motion_jpeg_frame(img, quality=85):
     DHT segments removed, as motion-JPEG frames are stored (ISO/IEC 10918-1 K.3 tables)."""
     full = pil_jpeg(img, quality=quality, optimize=False)
     frame = strip_segments(full, 0xC4)
-    assert b"\xff\xc4" not in frame[:frame.index(b"\xff\xda")] and len(frame) < len(full)
+    assert b"\xff\xc4" not in frame[: frame.index(b"\xff\xda")] and len(frame) < len(full)
     return full, frame
 
 
@@ -156,8 +157,9 @@ def test_motion_jpeg_frame_decodes_with_default_tables_after_any_jpeg():
         for strict in (True, False):
             _outcome(lambda n=name: decode(FILES[n], strict=False))  # leaves its tables
             np.testing.assert_array_equal(decode(frame, strict=strict), want, err_msg=name)
-            np.testing.assert_array_equal(decode(frame, roi=(8, 16, 20, 20), strict=strict),
-                                          want[8:28, 16:36], err_msg=name)
+            np.testing.assert_array_equal(
+                decode(frame, roi=(8, 16, 20, 20), strict=strict), want[8:28, 16:36], err_msg=name
+            )
 
 
 @needs_libjpeg

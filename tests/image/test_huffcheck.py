@@ -140,9 +140,21 @@ def _compile(tmp_path, *extra):
         pytest.skip("needs the source tree")
     (tmp_path / "main.c").write_text(MAIN_C)
     exe = tmp_path / "check"
-    cmd = [cc, "-O1", "-std=c11", f"-I{src}", str(tmp_path / "main.c"),
-           os.path.join(src, "huffcheck.c"), os.path.join(src, "huffman.c"), *extra,
-           "-o", str(exe), "-ljpeg", "-ldl", "-lpthread"]
+    cmd = [
+        cc,
+        "-O1",
+        "-std=c11",
+        f"-I{src}",
+        str(tmp_path / "main.c"),
+        os.path.join(src, "huffcheck.c"),
+        os.path.join(src, "huffman.c"),
+        *extra,
+        "-o",
+        str(exe),
+        "-ljpeg",
+        "-ldl",
+        "-lpthread",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # the ASan job's
     built = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert built.returncode == 0, built.stderr

@@ -15,8 +15,9 @@ from fastload.image import codec, ops
 from fastload.testing.data.imagenet import encode_jpeg, photo_like_image
 
 simplejpeg = pytest.importorskip("simplejpeg")
-pytestmark = pytest.mark.skipif(codec.backend() != "libjpeg-turbo",
-                                reason="built without libjpeg-turbo")
+pytestmark = pytest.mark.skipif(
+    codec.backend() != "libjpeg-turbo", reason="built without libjpeg-turbo"
+)
 
 SHAPES = [(375, 500, 90), (333, 500, 75), (61, 97, 95)]
 
@@ -60,8 +61,14 @@ def test_scaled_decodes_match_simplejpeg_exactly():
     data = _jpeg(375, 500, 90, 3)
     for min_size in ((180, 240), (90, 120), (40, 60)):
         for idct, fast in (("accurate", False), ("fast", True)):
-            want = simplejpeg.decode_jpeg(data, "RGB", fastdct=fast, fastupsample=False,
-                                          min_height=min_size[0], min_width=min_size[1])
+            want = simplejpeg.decode_jpeg(
+                data,
+                "RGB",
+                fastdct=fast,
+                fastupsample=False,
+                min_height=min_size[0],
+                min_width=min_size[1],
+            )
             np.testing.assert_array_equal(fi.decode(data, min_size=min_size, idct=idct), want)
 
 
@@ -85,7 +92,8 @@ def test_transforms_pass_the_method():
     want = ops.decode_resized_crop(data, params.box, spec, dct_scale=False, idct="fast")
     np.testing.assert_array_equal(t.apply(data, params), want)
     assert not np.array_equal(
-        want, ops.decode_resized_crop(data, params.box, spec, dct_scale=False))
+        want, ops.decode_resized_crop(data, params.box, spec, dct_scale=False)
+    )
     shorter = fi.ResizeShorter(256, idct="fast").apply(data, None)
     fast = simplejpeg.decode_jpeg(data, "RGB", fastdct=True, fastupsample=False)
     np.testing.assert_array_equal(shorter, fi.ResizeShorter(256).apply(fast, None))
@@ -104,9 +112,8 @@ def test_bad_method_is_refused(bad):
 def test_presets_decode_as_their_originals():
     # "reference": TF's decode_jpeg default (dct_method="" -> JDCT_IFAST); "nvidia": DALI's
     # CPU decoder (libjpeg-turbo JDCT_ISLOW)
-    from fastload.pipelines import resnet50_eval, resnet50_train
-
     from fastload.image.transforms import PRESETS
+    from fastload.pipelines import resnet50_eval, resnet50_train
 
     assert PRESETS["reference"].idct == "fast" and PRESETS["nvidia"].idct == "accurate"
     assert fi.RandomResizedCrop(224, preset="reference").idct == "fast"

@@ -13,13 +13,21 @@ def img():
     return photo_like_image(97, 131, 3)
 
 
-BOXES = [(0, 0, 97, 131), (10, 20, 50, 60), (3.5, 7.25, 40.5, 90.75), (90, 120, 7, 11),
-         (0, 0, 1, 1), (20, 0, 77, 131)]
+BOXES = [
+    (0, 0, 97, 131),
+    (10, 20, 50, 60),
+    (3.5, 7.25, 40.5, 90.75),
+    (90, 120, 7, 11),
+    (0, 0, 1, 1),
+    (20, 0, 77, 131),
+]
 SIZES = [(24, 24), (50, 40), (97, 131), (200, 150), (1, 1), (3, 300)]
 
 
-@pytest.mark.parametrize("box,size", [(b, s) for i, b in enumerate(BOXES)
-                                      for j, s in enumerate(SIZES) if (i + j) % 2 == 0])
+@pytest.mark.parametrize(
+    "box,size",
+    [(b, s) for i, b in enumerate(BOXES) for j, s in enumerate(SIZES) if (i + j) % 2 == 0],
+)
 @pytest.mark.parametrize("antialias", [True, False])
 def test_resized_crop_matches_twin(img, box, size, antialias):
     for flip in (False, True):
@@ -35,10 +43,18 @@ def test_resized_crop_matches_twin(img, box, size, antialias):
 @pytest.mark.parametrize("box", BOXES[:4])
 def test_tf_legacy_matches_twin(img, box):
     for flip in (False, True):
-        got = fi.resized_crop(img, box, (33, 45), interpolation="tf_legacy", antialias=False,
-                              flip=flip, dtype="float32")
-        want = ref.resized_crop(img, box, (33, 45), interpolation="tf_legacy", antialias=False,
-                                flip=flip)
+        got = fi.resized_crop(
+            img,
+            box,
+            (33, 45),
+            interpolation="tf_legacy",
+            antialias=False,
+            flip=flip,
+            dtype="float32",
+        )
+        want = ref.resized_crop(
+            img, box, (33, 45), interpolation="tf_legacy", antialias=False, flip=flip
+        )
         np.testing.assert_allclose(got, want, atol=2e-3, rtol=0)
 
 
@@ -61,13 +77,26 @@ def test_tf_legacy_is_tf1_resize_bilinear(img):
             top = crop[y0, x0] + (crop[y0, x1] - crop[y0, x0]) * dx
             bot = crop[y1, x0] + (crop[y1, x1] - crop[y1, x0]) * dx
             want[y, x] = top + (bot - top) * dy
-    got = fi.resized_crop(img, (10, 20, 50, 60), (oh, ow), interpolation="tf_legacy",
-                          antialias=False, dtype="float32")
+    got = fi.resized_crop(
+        img, (10, 20, 50, 60), (oh, ow), interpolation="tf_legacy", antialias=False, dtype="float32"
+    )
     np.testing.assert_allclose(got, want, atol=2e-3)
-    flipped = fi.resized_crop(img, (10, 20, 50, 60), (oh, ow), interpolation="tf_legacy",
-                              antialias=False, dtype="float32", flip=True)
-    want_f = ref.resized_crop(crop[:, ::-1].astype(np.uint8), (0, 0, 50, 60), (oh, ow),
-                              interpolation="tf_legacy", antialias=False)
+    flipped = fi.resized_crop(
+        img,
+        (10, 20, 50, 60),
+        (oh, ow),
+        interpolation="tf_legacy",
+        antialias=False,
+        dtype="float32",
+        flip=True,
+    )
+    want_f = ref.resized_crop(
+        crop[:, ::-1].astype(np.uint8),
+        (0, 0, 50, 60),
+        (oh, ow),
+        interpolation="tf_legacy",
+        antialias=False,
+    )
     np.testing.assert_allclose(flipped, want_f, atol=2e-3)
 
 
@@ -79,8 +108,9 @@ def test_dtype_layout_normalize(img, dtype, layout, pad):
     box, size = (5, 6, 80, 100), (32, 48)
     if dtype == "uint8":
         mean, std = (10, 20, 30), (1, 2, 0.5)
-    got = fi.resized_crop(img, box, size, dtype=dtype, layout=layout, mean=mean, std=std,
-                          pad_channels=pad, flip=True)
+    got = fi.resized_crop(
+        img, box, size, dtype=dtype, layout=layout, mean=mean, std=std, pad_channels=pad, flip=True
+    )
     want = ref.resized_crop(img, box, size, flip=True, mean=mean, std=std)
     assert got.dtype == np.dtype(dtype)
     if layout == "CHW":
@@ -123,7 +153,7 @@ def test_resize_shorter_box_equals_two_step(img):
     assert (rh, rw) == (int(np.float32(H) * s32), int(np.float32(W) * s32))
     two_step = ref.resized_crop(img, (0, 0, H, W), (rh, rw), clamp="image")
     t, l, h, w = fi.center_crop_box(rh, rw, 56)
-    two_step = two_step[t:t + h, l:l + w]
+    two_step = two_step[t : t + h, l : l + w]
     box = fi.resize_shorter_box(H, W, 64, 56)
     got = fi.resized_crop(img, box, 56, dtype="float32", clamp="image")
     np.testing.assert_allclose(got, two_step, atol=2e-3)
@@ -143,30 +173,37 @@ def test_grayscale_and_strided_input(img):
     np.testing.assert_array_equal(got[..., 0], got[..., 1])
     strided = img[::2, ::3]
     packed = np.ascontiguousarray(strided)
-    np.testing.assert_array_equal(fi.resized_crop(strided, (0, 0, 49, 44), 10),
-                                  fi.resized_crop(packed, (0, 0, 49, 44), 10))
+    np.testing.assert_array_equal(
+        fi.resized_crop(strided, (0, 0, 49, 44), 10), fi.resized_crop(packed, (0, 0, 49, 44), 10)
+    )
 
 
 def test_out_argument(img):
     out = np.empty((3, 16, 16), np.float32)
     assert fi.resized_crop(img, (0, 0, 50, 50), 16, out=out, dtype="float32", layout="CHW") is out
-    for bad in (np.empty((16, 16, 3), np.float32), np.empty((3, 16, 16), np.float64),
-                np.empty((3, 16, 32), np.float32)[:, :, ::2]):
+    for bad in (
+        np.empty((16, 16, 3), np.float32),
+        np.empty((3, 16, 16), np.float64),
+        np.empty((3, 16, 32), np.float32)[:, :, ::2],
+    ):
         with pytest.raises(ValueError, match="out must be"):
             fi.resized_crop(img, (0, 0, 50, 50), 16, out=bad, dtype="float32", layout="CHW")
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"box": (0, 0, 98, 10)}, "not inside"),
-    ({"box": (0, 0, 0, 10)}, "not inside"),
-    ({"box": (-1, 0, 5, 5)}, "not inside"),
-    ({"size": 0}, "positive"),
-    ({"dtype": "int16"}, "dtype"),
-    ({"layout": "NCHW"}, "layout"),
-    ({"interpolation": "cubic"}, "interpolation"),
-    ({"std": (1, 0, 1)}, "std"),
-    ({"pad_channels": 2}, "pad_channels"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"box": (0, 0, 98, 10)}, "not inside"),
+        ({"box": (0, 0, 0, 10)}, "not inside"),
+        ({"box": (-1, 0, 5, 5)}, "not inside"),
+        ({"size": 0}, "positive"),
+        ({"dtype": "int16"}, "dtype"),
+        ({"layout": "NCHW"}, "layout"),
+        ({"interpolation": "cubic"}, "interpolation"),
+        ({"std": (1, 0, 1)}, "std"),
+        ({"pad_channels": 2}, "pad_channels"),
+    ],
+)
 def test_validation(img, kwargs, match):
     args = {"box": (0, 0, 10, 10), "size": 8, **kwargs}
     box, size = args.pop("box"), args.pop("size")

@@ -14,8 +14,9 @@ from fastload.image import codec, decode, read_header
 from fastload.pipelines.resnet50 import resnet50_eval, resnet50_train
 from fastload.testing.data.imagenet import encode_jpeg, encode_png, photo_like_image
 
-needs_libjpeg = pytest.mark.skipif(codec.backend() != "libjpeg-turbo",
-                                   reason="built without libjpeg-turbo")
+needs_libjpeg = pytest.mark.skipif(
+    codec.backend() != "libjpeg-turbo", reason="built without libjpeg-turbo"
+)
 
 IMG = photo_like_image(48, 64, 1)
 BASE = encode_jpeg(IMG, 90)
@@ -30,7 +31,7 @@ def _before_dqt(data, insert):
 def _jfif_version(data, major, minor):
     b = bytearray(data)
     i = b.index(b"JFIF\0")
-    b[i + 5:i + 7] = bytes([major, minor])
+    b[i + 5 : i + 7] = bytes([major, minor])
     return bytes(b)
 
 
@@ -39,8 +40,8 @@ def _short_app0(data):
     (the thumbnail size) are left between segments."""
     b = bytearray(data)
     i = b.index(b"JFIF\0")
-    assert int.from_bytes(b[i - 2:i], "big") == 16
-    b[i - 2:i] = (14).to_bytes(2, "big")
+    assert int.from_bytes(b[i - 2 : i], "big") == 16
+    b[i - 2 : i] = (14).to_bytes(2, "big")
     return bytes(b)
 
 
@@ -49,10 +50,14 @@ def _short_app0(data):
 TRUNCATED_APP14 = b"\xff\xee\x00\x0dAdobe\x00\x64\x00\x00\x00\x00\x01"
 
 HEADER_WARNINGS = {
-    "junk-before-marker": (_before_dqt(BASE, b"\x00\x11\x22\x33\x44"),
-                           "5 extraneous bytes before marker 0xdb"),
-    "truncated-app14": (_before_dqt(BASE, TRUNCATED_APP14),
-                        "1 extraneous bytes before marker 0xdb"),
+    "junk-before-marker": (
+        _before_dqt(BASE, b"\x00\x11\x22\x33\x44"),
+        "5 extraneous bytes before marker 0xdb",
+    ),
+    "truncated-app14": (
+        _before_dqt(BASE, TRUNCATED_APP14),
+        "1 extraneous bytes before marker 0xdb",
+    ),
     "truncated-app0": (_short_app0(BASE), "2 extraneous bytes before marker 0xdb"),
     "jfif-2.01": (_jfif_version(BASE, 2, 1), "unknown JFIF revision number 2.01"),
     "jfif-3.07": (_jfif_version(BASE, 3, 7), "unknown JFIF revision number 3.07"),
@@ -72,15 +77,17 @@ def test_header_warning_lenient_decodes_as_pillow_strict_refuses(case):
     np.testing.assert_array_equal(want, _pillow(BASE))
     assert read_header(data, strict=False) == read_header(BASE)
     np.testing.assert_array_equal(decode(data, strict=False), want)
-    np.testing.assert_array_equal(decode(data, roi=(8, 8, 30, 40), strict=False),
-                                  want[8:38, 8:48])
+    np.testing.assert_array_equal(decode(data, roi=(8, 8, 30, 40), strict=False), want[8:38, 8:48])
     train = resnet50_train(strict=False)
-    np.testing.assert_array_equal(train({"image": data}, np.random.default_rng(0))["image"],
-                                  train({"image": BASE}, np.random.default_rng(0))["image"])
-    for call in (lambda: read_header(data, name="x.jpg"),
-                 lambda: decode(data, name="x.jpg"),
-                 lambda: resnet50_train()({"image": data, "path": "x.jpg"},
-                                          np.random.default_rng(0))):
+    np.testing.assert_array_equal(
+        train({"image": data}, np.random.default_rng(0))["image"],
+        train({"image": BASE}, np.random.default_rng(0))["image"],
+    )
+    for call in (
+        lambda: read_header(data, name="x.jpg"),
+        lambda: decode(data, name="x.jpg"),
+        lambda: resnet50_train()({"image": data, "path": "x.jpg"}, np.random.default_rng(0)),
+    ):
         with pytest.raises(DecodeError) as info:
             call()
         msg = str(info.value)
@@ -95,21 +102,27 @@ def test_warning_inside_the_scan_lenient_decodes_as_pillow():
     i = RESTART.index(b"\xff\xd1")
     data = RESTART[:i] + b"\x12\x34\x56" + RESTART[i:]
     np.testing.assert_array_equal(decode(data, strict=False), _pillow(data))
-    with pytest.raises(DecodeError, match="refused in strict mode: 3 extraneous bytes before "
-                                          "marker 0xd1"):
+    with pytest.raises(
+        DecodeError, match="refused in strict mode: 3 extraneous bytes before marker 0xd1"
+    ):
         decode(data)
 
 
 def _scan_start(data):
     i = data.index(b"\xff\xda")
-    return i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
 
 
 def _truncations(data):
     start = _scan_start(data)
     n = len(data)
-    return {"scan+10": data[:start + 10], "half": data[:n // 2], "90%": data[:n * 9 // 10],
-            "no-eoi": data[:-2], "half-eoi": data[:-1]}
+    return {
+        "scan+10": data[: start + 10],
+        "half": data[: n // 2],
+        "90%": data[: n * 9 // 10],
+        "no-eoi": data[:-2],
+        "half-eoi": data[:-1],
+    }
 
 
 TRUNCATABLE = {
@@ -159,29 +172,35 @@ def test_what_a_region_decode_cannot_see():
     data = TRUNCATABLE["big"]
     start = _scan_start(data)
     cut = start + (len(data) - start) * 3 // 4
-    damaged = data[:cut] + data[cut + 3000:]  # bytes missing; the EOI is still there
+    damaged = data[:cut] + data[cut + 3000 :]  # bytes missing; the EOI is still there
     with pytest.raises(DecodeError):
         decode(damaged)
-    np.testing.assert_array_equal(decode(damaged, roi=(0, 0, 40, 400)),
-                                  decode(data, roi=(0, 0, 40, 400)))
+    np.testing.assert_array_equal(
+        decode(damaged, roi=(0, 0, 40, 400)), decode(data, roi=(0, 0, 40, 400))
+    )
 
 
 REPR = re.compile(r"object at 0x|<[\w.]+ object")
 
 
 MESSAGE_CASES = {
-    "text": (b"hello world, not an image at all",
-             "expected JPEG, PNG or another format Pillow reads, but Pillow identifies no "
-             "image in these 32 bytes"),
+    "text": (
+        b"hello world, not an image at all",
+        "expected JPEG, PNG or another format Pillow reads, but Pillow identifies no "
+        "image in these 32 bytes",
+    ),
     "binary": (bytes(range(256)) * 4, "they start 00 01 02 03"),
     "empty-gif": (b"GIF89a\x00\x00\x00\x00" + bytes(34), "not a decodable image"),
     "bad-bmp": (b"BM" + bytes(60), "not a decodable image"),
-    "png-20-bytes": (encode_png(IMG)[:20], "bad PNG header: expected an IHDR chunk in the "
-                                           "first 33 bytes, found 20 bytes"),
-    "png-cut": (encode_png(IMG)[:200],
-                "invalid PNG data: Pillow could not decode the 48x64 image"),
-    "jpeg-cut-in-app0": (b"\xff\xd8\xff\xe0" + bytes(20), "Premature end of JPEG file: "
-                                                          "the data ends inside the header"),
+    "png-20-bytes": (
+        encode_png(IMG)[:20],
+        "bad PNG header: expected an IHDR chunk in the first 33 bytes, found 20 bytes",
+    ),
+    "png-cut": (encode_png(IMG)[:200], "invalid PNG data: Pillow could not decode the 48x64 image"),
+    "jpeg-cut-in-app0": (
+        b"\xff\xd8\xff\xe0" + bytes(20),
+        "Premature end of JPEG file: the data ends inside the header",
+    ),
     "jpeg-cut-in-header": (encode_jpeg(IMG, 90)[:300], "the data ends inside the header"),
 }
 
@@ -190,9 +209,11 @@ MESSAGE_CASES = {
 def test_error_messages_are_words_not_reprs(case):
     data, words = MESSAGE_CASES[case]
     raised = 0
-    for call in (lambda: read_header(data, name="x.bin"),
-                 lambda: decode(data, name="x.bin"),
-                 lambda: decode(data, strict=False, name="x.bin")):
+    for call in (
+        lambda: read_header(data, name="x.bin"),
+        lambda: decode(data, name="x.bin"),
+        lambda: decode(data, strict=False, name="x.bin"),
+    ):
         try:
             call()
         except DecodeError as exc:
@@ -232,8 +253,15 @@ def lossless_jpeg(gray, predictor):
                 p = b
             else:
                 c = gray[y - 1, x - 1]
-                p = {1: a, 2: b, 3: c, 4: a + b - c, 5: a + ((b - c) >> 1),
-                     6: b + ((a - c) >> 1), 7: (a + b) >> 1}[predictor]
+                p = {
+                    1: a,
+                    2: b,
+                    3: c,
+                    4: a + b - c,
+                    5: a + ((b - c) >> 1),
+                    6: b + ((a - c) >> 1),
+                    7: (a + b) >> 1,
+                }[predictor]
             d = int(gray[y, x] - p)
             size = abs(d).bit_length()
             c, n = codes[size]
@@ -243,7 +271,7 @@ def lossless_jpeg(gray, predictor):
     bits += [1] * (-len(bits) % 8)
     data = bytearray()
     for i in range(0, len(bits), 8):
-        byte = int("".join(map(str, bits[i:i + 8])), 2)
+        byte = int("".join(map(str, bits[i : i + 8])), 2)
         data += b"\xff\x00" if byte == 0xFF else bytes([byte])
 
     def seg(marker, body):
@@ -252,8 +280,9 @@ def lossless_jpeg(gray, predictor):
     sof = bytes([8, h >> 8, h & 255, w >> 8, w & 255, 1, 1, 0x11, 0])
     dht = bytes([0]) + bytes(DC_BITS) + bytes(range(12))
     sos = bytes([1, 1, 0, predictor, 0, 0])
-    return (b"\xff\xd8" + seg(0xC3, sof) + seg(0xC4, dht) + seg(0xDA, sos) + bytes(data)
-            + b"\xff\xd9")
+    return (
+        b"\xff\xd8" + seg(0xC3, sof) + seg(0xC4, dht) + seg(0xDA, sos) + bytes(data) + b"\xff\xd9"
+    )
 
 
 @needs_libjpeg
@@ -269,10 +298,14 @@ def test_lossless_jpeg_goes_to_pillow(predictor):
     assert read_header(data) == (29, 37, 1, "JPEG (Pillow)")
     for strict in (True, False):
         np.testing.assert_array_equal(decode(data, strict=strict), _pillow(data))
-    np.testing.assert_array_equal(decode(data, roi=(3, 4, 10, 20), min_size=(2, 2)),
-                                  _pillow(data)[3:13, 4:24])
+    np.testing.assert_array_equal(
+        decode(data, roi=(3, 4, 10, 20), min_size=(2, 2)), _pillow(data)[3:13, 4:24]
+    )
     assert resnet50_train()({"image": data}, np.random.default_rng(0))["image"].shape == (
-        3, 224, 224)
+        3,
+        224,
+        224,
+    )
     cut = data[: len(data) * 2 // 3]
     for seed in range(10):
         with pytest.raises(DecodeError, match="x.jpg: invalid JPEG \\(Pillow\\) data"):

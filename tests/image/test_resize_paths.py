@@ -34,6 +34,7 @@ def path(request):
     finally:
         ops.set_simd_path(previous)
 
+
 CASES = [
     # (source h, w), box, output (h, w)
     ((40, 57), (0, 0, 40, 57), (1, 1)),
@@ -52,14 +53,21 @@ def _image(shape, seed):
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
-@pytest.mark.parametrize("interpolation,antialias",
-                         [("bilinear", True), ("bilinear", False), ("tf_legacy", False)])
+@pytest.mark.parametrize(
+    "interpolation,antialias", [("bilinear", True), ("bilinear", False), ("tf_legacy", False)]
+)
 def test_chw_equals_hwc_bitwise(case, interpolation, antialias, path):
     shape, box, size = CASES[case]
     img = _image(shape, case)
     for flip in (False, True):
-        kw = dict(flip=flip, interpolation=interpolation, antialias=antialias, dtype="float32",
-                  mean=(123.7, 116.3, 103.5), std=(58.4, 57.1, 57.4))
+        kw = dict(
+            flip=flip,
+            interpolation=interpolation,
+            antialias=antialias,
+            dtype="float32",
+            mean=(123.7, 116.3, 103.5),
+            std=(58.4, 57.1, 57.4),
+        )
         chw = fi.resized_crop(img, box, size, layout="CHW", **kw)
         hwc = fi.resized_crop(img, box, size, layout="HWC", **kw)
         # same taps, same order (and FMA on the SIMD paths): identical bits, though
@@ -90,10 +98,20 @@ def test_simd_paths_agree_bitwise(case):
     for p in SIMD:
         previous = ops.set_simd_path(p)
         try:
-            results[p] = [fi.resized_crop(img, box, size, layout=layout, dtype="float32",
-                                          flip=flip, mean=(123.7, 116.3, 103.5),
-                                          std=(58.4, 57.1, 57.4))
-                          for layout in ("CHW", "HWC") for flip in (False, True)]
+            results[p] = [
+                fi.resized_crop(
+                    img,
+                    box,
+                    size,
+                    layout=layout,
+                    dtype="float32",
+                    flip=flip,
+                    mean=(123.7, 116.3, 103.5),
+                    std=(58.4, 57.1, 57.4),
+                )
+                for layout in ("CHW", "HWC")
+                for flip in (False, True)
+            ]
         finally:
             ops.set_simd_path(previous)
     first = results[SIMD[0]]
@@ -137,8 +155,7 @@ def test_set_simd_path_validates():
 
 
 @pytest.mark.parametrize("layout", ["CHW", "HWC"])
-@pytest.mark.parametrize("dtype,pad", [("float16", 4), ("uint8", 3), ("float16", 3),
-                                       ("uint8", 4)])
+@pytest.mark.parametrize("dtype,pad", [("float16", 4), ("uint8", 3), ("float16", 3), ("uint8", 4)])
 def test_other_dtypes_match_float32(dtype, pad, layout, path):
     img = _image((375, 500), 7)
     box, size = (20, 30, 300, 420), (224, 221)  # odd width: conversion tails

@@ -83,12 +83,13 @@ def test_reference_effective_min_area_and_aspect():
 def test_reference_aspect_is_linear_uniform():
     # square image, area <= 0.5, no coverage constraint: every first attempt is accepted,
     # so w/h (up to rounding) is the raw draw: linear-uniform on [0.75, 1.33]
-    boxes = _draw(sample_crop_reference, 3000, 1000, 1000, area=(0.05, 0.5),
-                  min_object_covered=0.0)
+    boxes = _draw(sample_crop_reference, 3000, 1000, 1000, area=(0.05, 0.5), min_object_covered=0.0)
     r = boxes[:, 3] / boxes[:, 2]
     assert stats.kstest(r, stats.uniform(0.75, 0.58).cdf).pvalue > 1e-3
-    assert stats.kstest(np.log(r), stats.uniform(math.log(0.75), math.log(1.33 / 0.75)).cdf
-                        ).pvalue < 1e-6  # and clearly not log-uniform
+    assert (
+        stats.kstest(np.log(r), stats.uniform(math.log(0.75), math.log(1.33 / 0.75)).cdf).pvalue
+        < 1e-6
+    )  # and clearly not log-uniform
 
 
 def test_nvidia_area_uniform_aspect_log_uniform_positions_uniform():
@@ -107,8 +108,7 @@ def test_nvidia_area_uniform_aspect_log_uniform_positions_uniform():
 
 
 def test_reference_positions_uniform():
-    boxes = _draw(sample_crop_reference, 3000, 1000, 1000, area=(0.05, 0.5),
-                  min_object_covered=0.0)
+    boxes = _draw(sample_crop_reference, 3000, 1000, 1000, area=(0.05, 0.5), min_object_covered=0.0)
     top, left, h, w = boxes.T.astype(np.float64)
     assert stats.kstest((top + 0.5) / (1000 - h), "uniform").pvalue > 1e-3
     assert stats.kstest((left + 0.5) / (1000 - w), "uniform").pvalue > 1e-3
@@ -117,8 +117,12 @@ def test_reference_positions_uniform():
 def test_fallbacks():
     # nothing fits in 10 attempts on a 10x1000 strip: DALI clamps the whole image to 4/3
     rng = np.random.default_rng(0)
-    assert sample_crop_nvidia(rng, 10, 1000, attempts=0) == (0, sample_crop_nvidia(
-        np.random.default_rng(0), 10, 1000, attempts=0)[1], 10, 13)
+    assert sample_crop_nvidia(rng, 10, 1000, attempts=0) == (
+        0,
+        sample_crop_nvidia(np.random.default_rng(0), 10, 1000, attempts=0)[1],
+        10,
+        13,
+    )
     assert sample_crop_nvidia(np.random.default_rng(0), 1000, 10, attempts=0)[2:] == (13, 10)
     assert sample_crop_nvidia(np.random.default_rng(0), 100, 110, attempts=0) == (0, 0, 100, 110)
     # TF falls back to the whole image
@@ -148,15 +152,17 @@ def test_random_resized_crop_transform():
 
 def test_compose_and_simple_transforms():
     img = photo_like_image(90, 120, 1)
-    pipe = fi.Compose([fi.ResizeShorter(64), fi.CenterCrop(56), fi.RandomFlip(1.0),
-                       fi.Normalize(dtype="float32")])
+    pipe = fi.Compose(
+        [fi.ResizeShorter(64), fi.CenterCrop(56), fi.RandomFlip(1.0), fi.Normalize(dtype="float32")]
+    )
     out = pipe(img, rng=0)
     assert out.shape == (56, 56, 3) and out.dtype == np.float32
     resized = fi.ResizeShorter(64)(img)
     assert resized.shape == (64, 85, 3)
     t, l, h, w = fi.center_crop_box(64, 85, 56)
-    want = (resized[t:t + h, l:l + w][:, ::-1] - np.array(fi.transforms.IMAGENET_MEAN)) / \
-        np.array(fi.transforms.IMAGENET_STD)
+    want = (
+        resized[t : t + h, l : l + w][:, ::-1] - np.array(fi.transforms.IMAGENET_MEAN)
+    ) / np.array(fi.transforms.IMAGENET_STD)
     np.testing.assert_allclose(out, want, atol=1e-4)
     params = pipe.sample_params(np.random.default_rng(0), img)
     assert params.params[2] == fi.FlipParams(True)

@@ -72,8 +72,7 @@ def test_jpeg_pixel_limit_before_allocation(progressive):
     assert "bomb.jpg" in str(err)
     # a per-call limit too, and through the C path's own check (min_size / roi)
     _assert_rejected_small(lambda: decode(_jpeg(64, 64), max_pixels=100), LimitError)
-    _assert_rejected_small(
-        lambda: decode(bomb, roi=(0, 0, 8, 8), min_size=(1, 1)), LimitError)
+    _assert_rejected_small(lambda: decode(bomb, roi=(0, 0, 8, 8), min_size=(1, 1)), LimitError)
 
 
 def test_jpeg_limit_in_the_pipelines():
@@ -186,8 +185,7 @@ def _wav(n=1000, rate=16000, channels=1):
     import soundfile
 
     buf = io.BytesIO()
-    soundfile.write(buf, np.zeros((n, channels), np.float32), rate, format="WAV",
-                    subtype="PCM_16")
+    soundfile.write(buf, np.zeros((n, channels), np.float32), rate, format="WAV", subtype="PCM_16")
     return bytearray(buf.getvalue())
 
 
@@ -226,14 +224,16 @@ def test_flac_of_unknown_length_allocates_up_to_the_limit_only():
     from fastload.audio import decode
     from fastload.testing.flac import encode_flac
 
-    one = encode_flac(np.zeros(65535, np.int64), 16000, 16, total_samples=0,
-                      block_size=65535, subframe="constant")
+    one = encode_flac(
+        np.zeros(65535, np.int64), 16000, 16, total_samples=0, block_size=65535, subframe="constant"
+    )
     head = 4 + 4 + 34
     blob = one + one[head:] * 300  # the same frame again and again (frame numbers unchecked)
     assert len(blob) < 8192
     decode(one)  # load the kernel first: its compile allocates too
     err = _assert_rejected_small(
-        lambda: decode(blob, name="u3", max_samples=200_000), LimitError, "u3")
+        lambda: decode(blob, name="u3", max_samples=200_000), LimitError, "u3"
+    )
     assert "more than 200000 samples" in str(err)
 
 
@@ -252,8 +252,7 @@ def test_audio_sample_rate_limits(rate):
     else:
         _assert_rejected_small(lambda: decode(bytes(wav)), DecodeError, "sample rate")
     for t in (rnnt_eval(), rnnt_train()):
-        _assert_rejected_small(lambda t=t: t({"audio": bytes(wav)}, 0), DecodeError,
-                               "sample rate")
+        _assert_rejected_small(lambda t=t: t({"audio": bytes(wav)}, 0), DecodeError, "sample rate")
 
 
 @pytest.mark.parametrize("rate", [0, -16000, 1, 10**9])
@@ -265,7 +264,9 @@ def test_rnnt_pcm_sample_rate_validated(rate):
     for t in (rnnt_eval(), rnnt_train()):
         _assert_rejected_small(
             lambda t=t: t({"audio": np.ones(1600, np.int16), "sample_rate": rate}, 0),
-            DecodeError, "sample rate")
+            DecodeError,
+            "sample rate",
+        )
 
 
 def test_rnnt_resampled_length_limit(monkeypatch):

@@ -246,7 +246,9 @@ def test_script_without_main_guard_is_told_what_to_add(tmp_path):
             """
         )
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert 'put its top-level code under `if __name__ == "__main__":`' in last, done.stderr

@@ -20,8 +20,10 @@ def setups(draw):
 
 
 def _plans(n, b, w, start, policy):
-    return [plan_epoch(n, batch_size=b, world_size=w, rank=r, start=start, epoch_end=policy)
-            for r in range(w)]
+    return [
+        plan_epoch(n, batch_size=b, world_size=w, rank=r, start=start, epoch_end=policy)
+        for r in range(w)
+    ]
 
 
 @settings(max_examples=300, deadline=None)
@@ -144,8 +146,16 @@ def test_loader_state_resume_matches_uninterrupted(n, b, w, policy, shuffle, dat
 
     ds = ArrayDataset(n, shape=(2,))
     rank = data.draw(st.integers(0, w - 1))
-    kw = dict(transform=NoiseTransform(), batch_size=b, shuffle=shuffle, seed=5, rank=rank,
-              world_size=w, num_threads=0, epoch_end=policy)
+    kw = dict(
+        transform=NoiseTransform(),
+        batch_size=b,
+        shuffle=shuffle,
+        seed=5,
+        rank=rank,
+        world_size=w,
+        num_threads=0,
+        epoch_end=policy,
+    )
     full = Loader(ds, **kw)
     full.set_epoch(1)
     batches, states = [], []

@@ -8,8 +8,9 @@ from fastload.testing.loader import ArrayDataset
 
 
 def reference(n=20, batch_size=2):
-    return [b["_index"].copy() for b in Loader(ArrayDataset(n), batch_size=batch_size,
-                                                num_threads=1)]
+    return [
+        b["_index"].copy() for b in Loader(ArrayDataset(n), batch_size=batch_size, num_threads=1)
+    ]
 
 
 def test_peek_does_not_move_the_state():

@@ -123,9 +123,15 @@ class MyTrain(Transform):
     and fused decode, a flip, and an extra key, written against the protocol only."""
 
     def __init__(self, preset, flip_p):
-        self.crop = RandomResizedCrop(224, preset=preset, dtype="float32", layout="CHW",
-                                      mean=PRESETS[preset].mean, std=PRESETS[preset].std,
-                                      dct_scale=PRESETS[preset].dct_scale)
+        self.crop = RandomResizedCrop(
+            224,
+            preset=preset,
+            dtype="float32",
+            layout="CHW",
+            mean=PRESETS[preset].mean,
+            std=PRESETS[preset].std,
+            dct_scale=PRESETS[preset].dct_scale,
+        )
         self.flip = RandomFlip(flip_p)
 
     def describe(self, sample):
@@ -168,8 +174,9 @@ def test_user_variant_from_the_same_parts(preset):
         np.testing.assert_array_equal(a["image"], b["image"])
         assert a["area"] > 0
     kw = dict(batch_size=3, shuffle=True, seed=5, num_threads=2)
-    for x, y in zip(Loader(ds, transform=mine, **kw), Loader(ds, transform=theirs, **kw),
-                    strict=True):
+    for x, y in zip(
+        Loader(ds, transform=mine, **kw), Loader(ds, transform=theirs, **kw), strict=True
+    ):
         np.testing.assert_array_equal(x["image"], y["image"])
         np.testing.assert_array_equal(x["_index"], y["_index"])
         assert (x["area"] > 0).all() and "area" not in y
@@ -207,8 +214,9 @@ def test_loader_calls_one_convention():
 def test_flip_params_are_the_public_ones(jpeg):
     t = resnet50_train()
     assert isinstance(t.flip.sample_params(np.random.default_rng(0), None), FlipParams)
-    assert isinstance(t.crop.sample_params(np.random.default_rng(0), fi.read_header(jpeg)),
-                      CropParams)
+    assert isinstance(
+        t.crop.sample_params(np.random.default_rng(0), fi.read_header(jpeg)), CropParams
+    )
 
 
 def test_audio_and_volume_presets_are_data(volume):

@@ -24,7 +24,7 @@ def jpeg():
 
 def _psnr(a, b):
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / mse) if mse > 0 else np.inf
+    return 10 * np.log10(255.0**2 / mse) if mse > 0 else np.inf
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "uint8"])
@@ -52,8 +52,15 @@ def test_train_nvidia_matches_decode_then_resize(jpeg):
     for seed in range(10):
         got = t({"image": jpeg}, np.random.default_rng(seed))["image"]
         p = t.sample_params(np.random.default_rng(seed), fi.read_header(jpeg))
-        want = ref.resized_crop(fi.decode(jpeg), (p.top, p.left, p.height, p.width), 224,
-                                flip=p.flip, antialias=True, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        want = ref.resized_crop(
+            fi.decode(jpeg),
+            (p.top, p.left, p.height, p.width),
+            224,
+            flip=p.flip,
+            antialias=True,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+        )
         np.testing.assert_allclose(got, want, atol=1e-4)  # float32 vs float64 resample
 
 
@@ -65,11 +72,17 @@ def test_train_reference_matches_tf_semantics(jpeg):
         rng = np.random.default_rng(seed)
         top, left, h, w = ref.sample_crop_tf(rng, 300, 400)
         flip = rng.random() < 0.5
-        crop = fi.decode(jpeg, idct="fast")[top:top + h, left:left + w]  # TF's default IDCT
+        crop = fi.decode(jpeg, idct="fast")[top : top + h, left : left + w]  # TF's default IDCT
         if flip:  # TF: decode_and_crop -> flip -> resize (no half-pixel centres) -> - mean
             crop = crop[:, ::-1]
-        want = ref.resized_crop(crop, (0, 0, h, w), 224, antialias=False,
-                                interpolation="tf_legacy", mean=TF_REFERENCE_MEAN)
+        want = ref.resized_crop(
+            crop,
+            (0, 0, h, w),
+            224,
+            antialias=False,
+            interpolation="tf_legacy",
+            mean=TF_REFERENCE_MEAN,
+        )
         np.testing.assert_allclose(got, want, atol=1e-3)
 
 
@@ -89,8 +102,9 @@ def test_dct_scaled_roi_psnr():
             scale = choose_scale((p.height, p.width), (224, 224))
             if scale == 8:
                 continue
-            fast = fi.decode_resized_crop(data, (p.top, p.left, p.height, p.width),
-                                          t.spec, flip=p.flip)
+            fast = fi.decode_resized_crop(
+                data, (p.top, p.left, p.height, p.width), t.spec, flip=p.flip
+            )
             slow = fi.resized_crop(full, (p.top, p.left, p.height, p.width), 224, flip=p.flip)
             psnrs[scale].append(_psnr(fast, slow))
     assert len(psnrs[4]) >= 10  # crops decoded at 1/2 scale
@@ -118,9 +132,10 @@ def test_eval_matches_resize_then_center_crop(jpeg):
         else:
             roi = (0, 0, 300, 400)
             top, left, _, _ = fi.center_crop_box(rh, rw, 224)
-        resized = ref.resized_crop(img, roi, (rh, rw), antialias=aa, interpolation=interp,
-                                   clamp="image")
-        want = ref.normalize(resized[top:top + 224, left:left + 224], mean, std)
+        resized = ref.resized_crop(
+            img, roi, (rh, rw), antialias=aa, interpolation=interp, clamp="image"
+        )
+        want = ref.normalize(resized[top : top + 224, left : left + 224], mean, std)
         np.testing.assert_allclose(got, want, atol=2e-3)
 
 
@@ -129,8 +144,15 @@ def test_eval_roi_equals_full_frame_decode(jpeg):
     t = resnet50_eval(preset="nvidia", layout="HWC")
     got = t({"image": jpeg})["image"]
     box = t.box(fi.read_header(jpeg))
-    want = fi.resized_crop(fi.decode(jpeg), box, 224, dtype="float32", mean=IMAGENET_MEAN,
-                           std=IMAGENET_STD, clamp="image")
+    want = fi.resized_crop(
+        fi.decode(jpeg),
+        box,
+        224,
+        dtype="float32",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        clamp="image",
+    )
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
@@ -233,8 +255,15 @@ def test_through_loader_threads_identical_and_skip():
     t = resnet50_train(preset="nvidia", dtype="float16", layout="HWC", pad_channels=4)
     runs = []
     for threads in (1, 2):
-        loader = Loader(ds, transform=t, batch_size=4, seed=3, num_threads=threads,
-                        on_error="skip", epoch_end="partial")
+        loader = Loader(
+            ds,
+            transform=t,
+            batch_size=4,
+            seed=3,
+            num_threads=threads,
+            on_error="skip",
+            epoch_end="partial",
+        )
         runs.append([{k: np.array(v) for k, v in b.items()} for b in loader])
     for a, b in zip(*runs, strict=True):
         assert a["image"].shape[1:] == (224, 224, 4) and a["image"].dtype == np.float16

@@ -19,8 +19,18 @@ FAULTS = ("delay", "drop", "truncate", "503", "corrupt")
 
 
 class FaultProxy:
-    def __init__(self, upstream, *, seed=0, faults=FAULTS, rate=0.5, max_faults=2,
-                 pattern=r"shard-\d+\.arrow", mode=None, delay_s=0.2):
+    def __init__(
+        self,
+        upstream,
+        *,
+        seed=0,
+        faults=FAULTS,
+        rate=0.5,
+        max_faults=2,
+        pattern=r"shard-\d+\.arrow",
+        mode=None,
+        delay_s=0.2,
+    ):
         self.upstream = upstream
         self.seed = seed
         self.faults = tuple(faults)
@@ -105,7 +115,9 @@ class FaultProxy:
             time.sleep(self.delay_s)
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         try:
-            headers = {k: v for k, v in h.headers.items() if k.lower() not in ("connection", "expect")}
+            headers = {
+                k: v for k, v in h.headers.items() if k.lower() not in ("connection", "expect")
+            }
             conn.request(method, h.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()

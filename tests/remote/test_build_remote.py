@@ -39,10 +39,8 @@ def files_of(fs, prefix):
 
 def test_build_to_url_is_byte_identical(raw, tmp_path, memfs, monkeypatch):
     monkeypatch.setenv("FASTLOAD_CACHE_DIR", str(tmp_path / "cache"))
-    local = build_imagenet(raw, tmp_path / "local", samples_per_shard=5, workers=1,
-                           progress=False)
-    result = build_imagenet(raw, "memory://bkt/ds", samples_per_shard=5, workers=1,
-                            progress=False)
+    local = build_imagenet(raw, tmp_path / "local", samples_per_shard=5, workers=1, progress=False)
+    result = build_imagenet(raw, "memory://bkt/ds", samples_per_shard=5, workers=1, progress=False)
     assert result.path == "memory://bkt/ds" and result.rows == local.rows
     remote = files_of(memfs, "/bkt/ds")
     on_disk = {p.name: p.read_bytes() for p in (tmp_path / "local").iterdir() if p.is_file()}
@@ -79,8 +77,7 @@ def test_killed_upload_resumes_from_uploaded_shards(raw, tmp_path, memfs, monkey
     result = upmod.upload_dataset(stage, "memory://bkt/ds2")
     assert result.skipped == sent  # not sent again
     assert result.uploaded and set(result.uploaded).isdisjoint(sent)
-    local = build_imagenet(raw, tmp_path / "local", samples_per_shard=5, workers=1,
-                           progress=False)
+    local = build_imagenet(raw, tmp_path / "local", samples_per_shard=5, workers=1, progress=False)
     assert len(fastload.open_dataset("memory://bkt/ds2", cache_dir=tmp_path / "r")) == local.rows
     on_disk = {p.name: p.read_bytes() for p in (tmp_path / "local").iterdir() if p.is_file()}
     assert files_of(memfs, "/bkt/ds2") == on_disk
@@ -101,8 +98,7 @@ def test_rerun_build_after_kill_during_upload(raw, tmp_path, memfs, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         build_imagenet(raw, "memory://bkt/ds3", samples_per_shard=5, workers=1, progress=False)
     monkeypatch.setattr(upmod, "_put", real_put)
-    result = build_imagenet(raw, "memory://bkt/ds3", samples_per_shard=5, workers=1,
-                            progress=False)
+    result = build_imagenet(raw, "memory://bkt/ds3", samples_per_shard=5, workers=1, progress=False)
     assert result.parts_built == 0  # the staged build was reused
     ds = fastload.open_dataset("memory://bkt/ds3", cache_dir=tmp_path / "read")
     assert len(ds) == result.rows
@@ -119,8 +115,9 @@ def test_upload_refuses_another_dataset(tmp_path, memfs):
         upmod.upload_dataset(b, "memory://bkt/x")
 
 
-def test_build_to_s3_is_byte_identical_and_resumes(raw, tmp_path, s3_server, s3_client,
-                                                   monkeypatch):
+def test_build_to_s3_is_byte_identical_and_resumes(
+    raw, tmp_path, s3_server, s3_client, monkeypatch
+):
     from .conftest import ACCESS_KEY, SECRET_KEY
 
     monkeypatch.setenv("FASTLOAD_CACHE_DIR", str(tmp_path / "cache"))
@@ -144,12 +141,12 @@ def test_build_to_s3_is_byte_identical_and_resumes(raw, tmp_path, s3_server, s3_
     stage = upmod.staging_dir(url)
     up = upmod.upload_dataset(stage, url)
     assert up.skipped == calls[:1]  # the first shard was uploaded before the kill
-    local = build_imagenet(raw, tmp_path / "local", samples_per_shard=5, workers=1,
-                           progress=False)
+    local = build_imagenet(raw, tmp_path / "local", samples_per_shard=5, workers=1, progress=False)
     listed = s3_client.list_objects_v2(Bucket="fastload-built", Prefix="imagenet/")
     remote = {
-        o["Key"].rsplit("/", 1)[1]: s3_client.get_object(Bucket="fastload-built",
-                                                         Key=o["Key"])["Body"].read()
+        o["Key"].rsplit("/", 1)[1]: s3_client.get_object(Bucket="fastload-built", Key=o["Key"])[
+            "Body"
+        ].read()
         for o in listed["Contents"]
     }
     on_disk = {p.name: p.read_bytes() for p in (tmp_path / "local").iterdir() if p.is_file()}
@@ -168,12 +165,31 @@ def test_cli_build_to_s3(raw, tmp_path, s3_server, s3_client):
 
     s3_client.create_bucket(Bucket="fastload-cli")
     url = f"s3://fastload-cli/ds?endpoint_override={s3_server}&scheme=http&region=us-east-1"
-    env = dict(os.environ, FASTLOAD_CACHE_DIR=str(tmp_path / "cache"),
-               AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+    env = dict(
+        os.environ,
+        FASTLOAD_CACHE_DIR=str(tmp_path / "cache"),
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "fastload", "build", "imagenet", str(raw), url, "--workers", "1",
-         "--quiet", "--samples-per-shard", "5"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "fastload",
+            "build",
+            "imagenet",
+            str(raw),
+            url,
+            "--workers",
+            "1",
+            "--quiet",
+            "--samples-per-shard",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -15,8 +15,13 @@ from fastload.dataset.cache import ShardCache, parse_size
 
 @pytest.mark.parametrize(
     "value,expected",
-    [(1000, 1000), ("50GB", 50 * 10**9), ("1.5 GiB", int(1.5 * 2**30)), ("800mb", 800 * 10**6),
-     (None, None)],
+    [
+        (1000, 1000),
+        ("50GB", 50 * 10**9),
+        ("1.5 GiB", int(1.5 * 2**30)),
+        ("800mb", 800 * 10**6),
+        (None, None),
+    ],
 )
 def test_parse_size(value, expected):
     assert parse_size(value) == expected

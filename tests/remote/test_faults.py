@@ -65,7 +65,9 @@ def test_every_fault_kind_recovers(s3_server, remote_url, local_ds, tmp_path):
 def test_checksum_failure_twice_raises_shard_error(s3_server, remote_url, tmp_path):
     with FaultProxy(s3_server, faults=["corrupt"], rate=1.0, max_faults=10) as proxy:
         ds = fastload.open_dataset(remote_url, cache_dir=tmp_path, storage_options=opts_via(proxy))
-        with pytest.raises(ShardError, match=r"s3://fastload-test/ds/shard-00002.arrow: shard 2 .*checksum twice"):
+        with pytest.raises(
+            ShardError, match=r"s3://fastload-test/ds/shard-00002.arrow: shard 2 .*checksum twice"
+        ):
             ds[2 * 9]
     assert len(proxy.injected) == 2  # fetched once more, then gave up
     folder = tmp_path / ds.manifest["manifest_checksum"]
@@ -74,7 +76,8 @@ def test_checksum_failure_twice_raises_shard_error(s3_server, remote_url, tmp_pa
 
 def test_persistent_503_gives_up_in_bounded_time(s3_server, remote_url, tmp_path, monkeypatch):
     monkeypatch.setattr(
-        fsmod, "DEFAULT_RETRY",
+        fsmod,
+        "DEFAULT_RETRY",
         fsmod.RetryPolicy(max_attempts=100, base_delay_s=0.05, max_delay_s=0.1, total_s=1.0),
     )
     with FaultProxy(s3_server, mode="503") as proxy:

@@ -92,8 +92,7 @@ def test_shard_blocks_downloads_about_the_ranks_share(remote_url, storage_option
         ds = fastload.open_dataset(
             remote_url, cache_dir=tmp_path / f"node{rank}", storage_options=storage_options
         )
-        ld = loader(ds, order="shard_blocks", world_size=2, rank=rank, batch_size=3,
-                    shard_window=2)
+        ld = loader(ds, order="shard_blocks", world_size=2, rank=rank, batch_size=3, shard_window=2)
         for _ in ld:
             pass
         totals.append(ld.stats()["bytes_downloaded"])

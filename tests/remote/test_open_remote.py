@@ -84,7 +84,10 @@ def test_denied_access_is_clear_and_secret_free(remote_url, storage_options, tmp
     err = bad.storage_error(
         bad.resolve(remote_url, None, opts),
         remote_url,
-        OSError(f"AWS Error ACCESS_DENIED during GetObject: key {ACCESS_KEY} secret {opts['secret_key']}"),
+        OSError(
+            "AWS Error ACCESS_DENIED during GetObject: "
+            f"key {ACCESS_KEY} secret {opts['secret_key']}"
+        ),
     )
     assert isinstance(err, StorageError) and "access denied" in str(err)
     assert SECRET_KEY not in str(err) and ACCESS_KEY not in str(err)

@@ -52,8 +52,14 @@ def _images():
     for k, (h, w) in enumerate([(120, 160), (97, 131), (256, 200), (64, 300), (333, 250)]):
         img = photo_like_image(h, w, rng)
         out.append(encode_jpeg(img, quality=85))
-        out.append(encode_jpeg(img, mode=("L", "CMYK", "RGB", "RGB", "L")[k],
-                               progressive=k % 2 == 0, restart_interval=2 * (k % 3)))
+        out.append(
+            encode_jpeg(
+                img,
+                mode=("L", "CMYK", "RGB", "RGB", "L")[k],
+                progressive=k % 2 == 0,
+                restart_interval=2 * (k % 3),
+            )
+        )
     out.append(encode_png(photo_like_image(50, 70, rng)))
     return out
 
@@ -93,8 +99,10 @@ def test_audio_threads_match_serial():
     from fastload.testing.data.librispeech import encode_audio, speech_like
 
     rng = np.random.default_rng(1)
-    clips = [encode_audio(speech_like(s, rng, rate), rate)
-             for s, rate in ((0.6, 16000), (1.1, 16000), (0.4, 8000), (0.9, 22050))]
+    clips = [
+        encode_audio(speech_like(s, rng, rate), rate)
+        for s, rate in ((0.6, 16000), (1.1, 16000), (0.4, 8000), (0.9, 22050))
+    ]
     pipeline = rnnt_train()
     items = list(enumerate(clips))
 
@@ -111,8 +119,10 @@ def test_volume_resample_threads_match_serial():
     from fastload.volume import resample_to_spacing
 
     rng = np.random.default_rng(2)
-    vols = [rng.integers(-1000, 2000, size=s).astype(np.int16)
-            for s in ((20, 40, 36), (13, 31, 29), (24, 24, 24))]
+    vols = [
+        rng.integers(-1000, 2000, size=s).astype(np.int16)
+        for s in ((20, 40, 36), (13, 31, 29), (24, 24, 24))
+    ]
     items = [(v, (3.0, 0.8, 0.8), (1.6, 1.2, 1.2)) for v in vols]
     items += [((v > 500).astype(np.uint8), (2.5, 0.9, 0.7), (1.6, 1.2, 1.2)) for v in vols[:2]]
 

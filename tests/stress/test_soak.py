@@ -33,8 +33,12 @@ def image_dataset(tmp_path_factory):
             h, w_ = int(rng.integers(40, 90)), int(rng.integers(40, 90))
             img = photo_like_image(h, w_, rng)
             kind = i % 5
-            data = encode_jpeg(img, mode="L" if kind == 1 else "CMYK" if kind == 3 else "RGB",
-                               progressive=kind == 2, quality=80)
+            data = encode_jpeg(
+                img,
+                mode="L" if kind == 1 else "CMYK" if kind == 3 else "RGB",
+                progressive=kind == 2,
+                quality=80,
+            )
             w.write({"image": data, "label": i % 7})
     ds = open_dataset(path)
     assert ds.num_shards > 1
@@ -72,8 +76,12 @@ class _Resources:
         deadline = time.monotonic() + 10
         while True:
             gc.collect()
-            now = (threading.active_count(), self.proc.num_fds(), _shm_segments() - self.shm,
-                   self._children() - self.children)
+            now = (
+                threading.active_count(),
+                self.proc.num_fds(),
+                _shm_segments() - self.shm,
+                self._children() - self.children,
+            )
             if now[0] <= self.threads and now[1] <= self.fds and not now[2] and not now[3]:
                 return
             if time.monotonic() > deadline:

@@ -264,8 +264,12 @@ def test_multi_member_gzip(tmp_path, vol16):
 # An oblique affine (rotation about z + a flip of j), RAS, mm: exercises qform and sform.
 _C, _S = np.cos(0.3), np.sin(0.3)
 AFFINE = np.array(
-    [[0.7 * _C, 0.8 * _S, 0.0, -12.5], [0.7 * _S, -0.8 * _C, 0.0, 20.0],
-     [0.0, 0.0, 3.0, 7.25], [0.0, 0.0, 0.0, 1.0]]
+    [
+        [0.7 * _C, 0.8 * _S, 0.0, -12.5],
+        [0.7 * _S, -0.8 * _C, 0.0, 20.0],
+        [0.0, 0.0, 3.0, 7.25],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
 )
 
 
@@ -281,9 +285,21 @@ def _nib_write(path, array_ijk, cls_name, qform=1, sform=1, slope=None):
     return path
 
 
-def _nifti2_header(shape_ijk, dtype_code, bitpix, *, endian="<", pixdim=(1.0, 0.7, 0.8, 3.0),
-                   vox_offset=544, slope=0.0, inter=0.0, qform=0, sform=2, srow=None,
-                   magic=b"n+2\x00\r\n\x1a\n"):
+def _nifti2_header(
+    shape_ijk,
+    dtype_code,
+    bitpix,
+    *,
+    endian="<",
+    pixdim=(1.0, 0.7, 0.8, 3.0),
+    vox_offset=544,
+    slope=0.0,
+    inter=0.0,
+    qform=0,
+    sform=2,
+    srow=None,
+    magic=b"n+2\x00\r\n\x1a\n",
+):
     """A 540-byte NIfTI-2 header written field by field (the standard's offsets)."""
     h = bytearray(540)
     e = endian
@@ -335,8 +351,7 @@ def test_nifti2_handwritten_header(endian):
     both byte orders."""
     a = np.arange(5 * 4 * 3, dtype=np.float32).reshape(3, 4, 5)  # (k, j, i)
     srow = [[0.0, 0.0, 3.0, 1.5], [0.0, 0.8, 0.0, -2.0], [0.7, 0.0, 0.0, 4.0]]
-    head = _nifti2_header((5, 4, 3), 16, 32, endian=endian, slope=2.0, inter=-1.0,
-                          srow=srow)
+    head = _nifti2_header((5, 4, 3), 16, 32, endian=endian, slope=2.0, inter=-1.0, srow=srow)
     data = head + bytes(4) + a.astype(np.dtype(np.float32).newbyteorder(endian)).tobytes()
     v = read(data)
     np.testing.assert_array_equal(v.array, a * 2 - 1)
@@ -404,8 +419,7 @@ def test_two_file_nifti(tmp_path, version, gz):
 def test_formats_no_reader_supports_are_named(tmp_path):
     import nibabel as nib
 
-    nib.save(nib.AnalyzeImage(np.zeros((4, 5, 6), np.int16), np.eye(4)),
-             str(tmp_path / "old.hdr"))
+    nib.save(nib.AnalyzeImage(np.zeros((4, 5, 6), np.int16), np.eye(4)), str(tmp_path / "old.hdr"))
     with pytest.raises(DecodeError, match="Analyze 7.5"):
         read(tmp_path / "old.hdr")
     (tmp_path / "brain.nc").write_bytes(b"CDF\x01" + bytes(600))

@@ -82,8 +82,15 @@ def photo_like_image(h, w, rng=None):
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
 
-def encode_jpeg(image, quality=90, subsampling="4:2:0", progressive=False, mode="RGB",
-                restart_interval=0, exif=None):
+def encode_jpeg(
+    image,
+    quality=90,
+    subsampling="4:2:0",
+    progressive=False,
+    mode="RGB",
+    restart_interval=0,
+    exif=None,
+):
     """Encode an RGB image as JPEG bytes with Pillow.
 
     Parameters
@@ -145,8 +152,9 @@ def _special(n, total):
     return kinds.get(n) if n < total else None
 
 
-def make_imagenet(root, *, classes=4, per_class=8, val_per_class=0, seed=0, quality=90,
-                  size=(375, 500)):
+def make_imagenet(
+    root, *, classes=4, per_class=8, val_per_class=0, seed=0, quality=90, size=(375, 500)
+):
     """Write a tiny ImageNet (train and optionally val) under ``root``.
 
     Parameters

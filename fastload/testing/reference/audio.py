@@ -119,7 +119,9 @@ def dali_window(lobes=16):
         u = np.where(inside, u, 0.0)
         i = np.floor(u).astype(np.int64)
         a = u - i
-        return np.where(inside, table[i] + a * (table[np.minimum(i + 1, coeffs + 1)] - table[i]), 0.0)
+        return np.where(
+            inside, table[i] + a * (table[np.minimum(i + 1, coeffs + 1)] - table[i]), 0.0
+        )
 
     return window
 
@@ -181,8 +183,7 @@ def dali_moving_mean_square(x, window, reset_interval=8192):
     return out
 
 
-def nonsilent_region(x, cutoff_db=-60.0, window=2048, accumulate="float64",
-                     reset_interval=8192):
+def nonsilent_region(x, cutoff_db=-60.0, window=2048, accumulate="float64", reset_interval=8192):
     """``accumulate="float64"``: the formula in float64 (cumulative sums); ``"float32"``:
     DALI's arithmetic (:func:`dali_moving_mean_square`, float32 threshold)."""
     n = len(x)

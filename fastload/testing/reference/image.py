@@ -43,8 +43,18 @@ def resize_weights(in0, length, in_size, out_size, *, antialias=True, legacy=Fal
     return weights
 
 
-def resized_crop(image, box, size, *, flip=False, antialias=True, interpolation="bilinear",
-                 mean=None, std=None, clamp="box"):
+def resized_crop(
+    image,
+    box,
+    size,
+    *,
+    flip=False,
+    antialias=True,
+    interpolation="bilinear",
+    mean=None,
+    std=None,
+    clamp="box",
+):
     """Float64 twin of :func:`fastload.image.resized_crop` (HWC, no rounding).
 
     Returns
@@ -59,7 +69,7 @@ def resized_crop(image, box, size, *, flip=False, antialias=True, interpolation=
     top, left, bh, bw = box
     if clamp == "box":  # cut the crop's pixel hull out first
         y0, x0 = int(math.floor(top)), int(math.floor(left))
-        image = image[y0:int(math.ceil(top + bh)), x0:int(math.ceil(left + bw))]
+        image = image[y0 : int(math.ceil(top + bh)), x0 : int(math.ceil(left + bw))]
         top, left = top - y0, left - x0
     H, W = image.shape[:2]
     legacy = interpolation == "tf_legacy"
@@ -85,8 +95,16 @@ def normalize(image, mean=None, std=None):
     return out
 
 
-def sample_crop_tf(rng, height, width, *, area=(0.05, 1.0), ratio=(0.75, 1.33),
-                   min_object_covered=0.1, attempts=100):
+def sample_crop_tf(
+    rng,
+    height,
+    width,
+    *,
+    area=(0.05, 1.0),
+    ratio=(0.75, 1.33),
+    min_object_covered=0.1,
+    attempts=100,
+):
     """``tf.image.sample_distorted_bounding_box`` with the whole image as the only box.
 
     Each attempt: aspect ``r`` uniform in ``ratio``; integer height uniform in
