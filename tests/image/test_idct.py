@@ -9,12 +9,12 @@ from release to release).
 
 import numpy as np
 import pytest
+import simplejpeg  # a test requirement: the libjpeg peer with a selectable IDCT
 
 import fastload.image as fi
 from fastload.image import codec, ops
 from fastload.testing.data.imagenet import encode_jpeg, photo_like_image
 
-simplejpeg = pytest.importorskip("simplejpeg")
 pytestmark = pytest.mark.skipif(
     codec.backend() != "libjpeg-turbo", reason="built without libjpeg-turbo"
 )
