@@ -40,7 +40,7 @@ import tempfile
 
 import numpy as np
 
-from fastload.bench import baseline, optional_import, peer, reference, variant
+from fastload.bench import optional_import, peer, reference, variant
 
 __all__ = ["REQUIRES", "rows", "run"]
 
@@ -318,20 +318,6 @@ def run(threads=1, quick=False):
             unit=mv,
             ratio_range=per_repeat(t_tno, t_fno),
         )  # fmt: skip
-    )
-    # the previous Numba gather (kept for multi-byte dtypes) on the same labels, reused output
-    from fastload.volume import _resample_nb
-    from fastload.volume.resample import nearest_indices
-
-    idx = [nearest_indices(a, b) for a, b in zip(lab.shape, new, strict=False)]
-    (nbo,) = _race([lambda: _resample_nb.nearest_range(lab, out8, *idx, 0, new[0])], repeats)
-    rows.append(
-        baseline(
-            "nearest u8 numba gather out= (before C)",
-            rate(nbo),
-            "the Numba kernel 1-byte labels used before the SIMD C kernel",
-            unit=mv,
-        )
     )
     lab = tl = out8 = tout8 = None
     del churn  # the arrays kept alive through the measured rows
