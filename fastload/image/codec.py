@@ -476,12 +476,14 @@ def decode(
     flag = idct_flag(idct)
     view = _as_view(data, name)
     limit = _state["max_pixels"] if max_pixels is None else max_pixels
+    planned = []  # the DCT scale plan() chose, once the JPEG kernel has read the header
     if _is_jpeg(view) and backend() == "libjpeg-turbo":
         # one header parse: the kernel opens the image, plan() sizes the output from it
 
         def plan(height, width, _components):
             region = _check_roi(roi, ImageInfo(height, width, 3, "JPEG"), name)
             scale = choose_scale(region[2:], min_size)
+            planned.append(scale)
             y0, x0, h, w = scaled_region((height, width), region, scale)
             return scale, y0, x0, h, w, _prepare_out(out, (h, w, 3), name)
 
@@ -492,7 +494,12 @@ def decode(
     else:
         info = read_header(view, strict=strict, name=name)
     region = _check_roi(roi, info, name)
-    scale = choose_scale(region[2:], min_size) if info.format == "JPEG" else 8
+    if planned:
+        # refused after its header (a hierarchical frame later in the data): read_header
+        # called it "JPEG", so the size it promised, DCT scale included, stands (Pillow's draft)
+        scale = planned[0]
+    else:
+        scale = choose_scale(region[2:], min_size) if info.format == "JPEG" else 8
     return decode_region(
         view,
         info,

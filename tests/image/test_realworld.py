@@ -313,6 +313,40 @@ def test_lossless_jpeg_goes_to_pillow(predictor):
 
 
 @needs_libjpeg
+def test_jpeg_refused_after_its_header_keeps_the_promised_size(monkeypatch):
+    """A hierarchical frame (SOF6) after a progressive scan: the header says "JPEG", the
+    kernel refuses the file only mid-decode, and the Pillow fallback must still produce the
+    shape read_header + choose_scale promised (DCT scale included), or a DecodeError; a
+    fuzz input once got a ValueError for its correctly sized ``out``."""
+    gray = photo_like_image(40, 56, np.random.default_rng(5))[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, "JPEG", progressive=True)
+    data = bytearray(buf.getvalue())
+    second_scan = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+    sof6 = b"\xff\xc6\x00\x0b" + bytes([8, 0, 40, 0, 56, 1, 1, 0x11, 0])
+    data[second_scan:second_scan] = sof6
+    data = bytes(data)
+    assert read_header(data) == (40, 56, 1, "JPEG")
+    scale = codec.choose_scale((40, 56), (5, 7))
+    want = codec.scaled_region((40, 56), (0, 0, 40, 56), scale)[2:]
+    assert scale == 1 and want == (5, 7)
+    out = np.zeros((*want, 3), np.uint8)
+    with pytest.raises(DecodeError, match="x.jpg: "):  # Pillow refuses the SOF6 as well
+        decode(data, min_size=(5, 7), out=out, name="x.jpg")
+    seen = []
+
+    def pillow(view, info, scale, region, out, strict, name):
+        seen.append(scale)
+        out[...] = 7
+        return out
+
+    monkeypatch.setattr(codec, "_decode_pillow", pillow)
+    assert decode(data, min_size=(5, 7), out=out, name="x.jpg") is out
+    assert seen == [1] and out.shape == (5, 7, 3)
+    assert decode(data, name="x.jpg").shape == (40, 56, 3) and seen == [1, 8]
+
+
+@needs_libjpeg
 def test_twelve_bit_jpeg_message():
     b = bytearray(BASE)
     i = b.index(b"\xff\xc0")
