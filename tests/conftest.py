@@ -106,3 +106,24 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("-", "optional test groups")
     for line in lines:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def _signal_state_is_per_test():
+    """Each test starts with the SIGINT/SIGTERM handlers and signal mask the one before it
+    started with: a library that installs a handler (ray.init sets one for SIGTERM) or a
+    test that stops half-way cannot change how a later interrupt test behaves."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    handlers = {s: signal.getsignal(s) for s in sigs}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    for s, handler in handlers.items():
+        if handler is not None and signal.getsignal(s) is not handler:
+            signal.signal(s, handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)

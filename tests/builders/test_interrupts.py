@@ -192,6 +192,12 @@ def test_interrupt_in_the_commit_step_finishes_it_first(raw, reference, tmp_path
         return real_merge(*args, **kwargs)
 
     monkeypatch.setattr(engine, "merge_parts", merge_then_ctrl_c)
+    # the conditions a Ctrl-C needs to become a KeyboardInterrupt (a full-suite run once
+    # saw none raised: this names what was different if it happens again)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, signal.getsignal(
+        signal.SIGINT
+    )
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, []), "SIGINT blocked"
     out = tmp_path / "ds"
     with pytest.raises(KeyboardInterrupt):
         builders.build_imagenet(raw, out, workers=0, samples_per_shard=PER_SHARD)
