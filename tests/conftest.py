@@ -1,4 +1,5 @@
-"""Suite-wide pytest set-up: the Numba cache folder and the optional-peer test groups.
+"""Suite-wide pytest set-up: the Numba cache folder, the optional-peer test groups and a
+tally of Numba compilation printed at the end (issue 17: JIT compile time is kept small).
 
 Optional peers (torch, jax, ray, librosa, atheris, DALI) are not needed to run the suite.
 Each is a test *group*: a marker of the same name (``@pytest.mark.torch``, or
@@ -42,7 +43,52 @@ def _in_ci():
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+class _NumbaCompiles:
+    """Wall time of each top-level Numba compilation in this process (cache misses only:
+    a kernel loaded from NUMBA_CACHE_DIR is not compiled). Callees compiled inside a
+    kernel's compilation count in its time."""
+
+    def __init__(self):
+        self.started = []
+        self.done = {}  # kernel -> (compilations, seconds)
+
+    def install(self):
+        import time
+
+        from numba.core import event
+
+        tally = self
+
+        class Listener(event.Listener):
+            def on_start(self, ev):
+                tally.started.append(time.perf_counter())
+
+            def on_end(self, ev):
+                t0 = tally.started.pop()
+                if tally.started:  # a callee: counted in its caller's time
+                    return
+                fn = ev.data["dispatcher"].py_func
+                key = f"{fn.__module__}.{fn.__qualname__}"
+                n, s = tally.done.get(key, (0, 0.0))
+                tally.done[key] = (n + 1, s + time.perf_counter() - t0)
+
+        event.register("numba:compile", Listener())
+
+    def summary(self):
+        n = sum(c for c, _ in self.done.values())
+        total = sum(s for _, s in self.done.values())
+        top = sorted(self.done.items(), key=lambda kv: -kv[1][1])[:3]
+        most = ", ".join(f"{k.rsplit('.', 1)[-1]} {c}x {s:.1f} s" for k, (c, s) in top)
+        return f"numba JIT in this process: {n} compilations, {total:.1f} s" + (
+            f" (most: {most})" if top else " (every kernel came from NUMBA_CACHE_DIR)"
+        )
+
+
+_NUMBA = _NumbaCompiles()
+
+
 def pytest_configure(config):
+    _NUMBA.install()
     for name, (module, _) in GROUPS.items():
         config.addinivalue_line(
             "markers", f"{name}: needs the optional peer {module!r} (skipped without it)"
@@ -106,6 +152,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("-", "optional test groups")
     for line in lines:
         terminalreporter.write_line(line)
+    terminalreporter.write_line(_NUMBA.summary())
 
 
 @pytest.fixture(autouse=True)
