@@ -207,10 +207,11 @@ def decode_resize_planned(object data, object plan, unsigned long long max_pixel
                           int flags, tuple mean, tuple std, object name=None,
                           int idct_flag=0):
     """:func:`decode_resize` with one header parse: open the JPEG, call
-    ``plan(height, width, components)``, which returns ``(scale_num, region, box)``
+    ``plan(height, width, components)``, which returns ``(scale_num, region, box, flags)``
     (full-resolution ``(top, left, h, w)`` of the region to decode and of the box to
-    resample), then decode and resample into ``out``. An exception from ``plan`` closes
-    the image and propagates."""
+    resample; the resize flags, which replace ``flags``: a flip drawn after the box),
+    then decode and resample into ``out``. An exception from ``plan`` closes the image
+    and propagates."""
     cdef int dflags = (FL_DECODE_STRICT if strict else 0) | idct_flag
     cdef Py_buffer buf
     cdef Py_buffer obuf
@@ -234,9 +235,10 @@ def decode_resize_planned(object data, object plan, unsigned long long max_pixel
                                       dflags, &info, &token)
             check_status(status, name)
             try:
-                scale_num, region, box = plan(info.height, info.width, info.components)
+                scale_num, region, box, flags = plan(info.height, info.width, info.components)
                 reg_y, reg_x, reg_h, reg_w = region
                 box_y, box_x, box_h, box_w = box
+                spec.flags = flags
             except BaseException:
                 fl_jpeg_close()
                 raise

@@ -536,8 +536,9 @@ def decode_resize_jpeg(data, plan, out, kernel_args, *, strict=True, name=None, 
     """Decode a region of a JPEG and resample a box of it into ``out`` in one GIL-free
     kernel call that parses the header once: the kernel opens the image (header, pixel
     limit :func:`get_max_image_pixels`, strict checks), ``plan(height, width, components)``
-    returns ``(scale, region, box)`` (DCT scale numerator; full-resolution ``(top, left, h,
-    w)`` of the region decoded and of the box resampled), then the region is decoded at
+    returns ``(scale, region, box, flags)`` (DCT scale numerator; full-resolution ``(top,
+    left, h, w)`` of the region decoded and of the box resampled; the resize kernel's flags,
+    which replace those in ``kernel_args``), then the region is decoded at
     ``scale/8`` into per-thread scratch and resampled with the resize kernel's
     ``kernel_args`` (:meth:`fastload.image.ops.OutputSpec.kernel_args`).
 

@@ -429,7 +429,9 @@ def decode_resized_crop(
         once, by the kernel, and the box drawn from it).
     spec : OutputSpec
         From :func:`output_spec`.
-    flip : bool
+    flip : bool or callable
+        Mirror horizontally; a function of no arguments is called once, after ``box``
+        (a sampler that draws the box, then the flip, from one header parse).
     clamp : {"box", "image"}
         As in :func:`resized_crop`; "image" decodes a filter-support margin around the box.
     dct_scale : bool
@@ -456,9 +458,16 @@ def decode_resized_crop(
         raise ValueError(f"clamp must be 'box' or 'image', not {clamp!r}")
     out = _check_out(out, spec)
 
-    def plan(height, width, jpeg=True):
-        """(scale, region, box) from the header's size (full-resolution pixels)."""
-        b = box(codec.ImageInfo(height, width, 3, "JPEG")) if callable(box) else box
+    drawn = []  # (box, flip), drawn once: a fallback that reads the header again reuses it
+
+    def plan(height, width, jpeg=True, info=None):
+        """(scale, region, box, flip) from the header (full-resolution pixels)."""
+        if not drawn:
+            if info is None:
+                info = codec.ImageInfo(height, width, 3, "JPEG")
+            b = box(info) if callable(box) else box
+            drawn.append((b, bool(flip() if callable(flip) else flip)))
+        b, mirror = drawn[0]
         top, left, bh, bw = (float(v) for v in b)
         if not (
             bh > 0
@@ -478,27 +487,25 @@ def decode_resized_crop(
         region = _hull((top, left, bh, bw), height, width, *margin)
         use_dct = jpeg and dct_scale
         scale = codec.choose_scale((bh, bw), (spec.height, spec.width)) if use_dct else 8
-        return scale, region, (top, left, bh, bw)
+        return scale, region, (top, left, bh, bw), mirror
+
+    def jpeg_plan(height, width, _components):
+        scale, region, b, mirror = plan(height, width)
+        return scale, region, b, spec.flags(mirror)
 
     # JPEG: one kernel call that parses the header once and checks the pixel limit
     done = codec.decode_resize_jpeg(
-        data,
-        lambda h, w, _c: plan(h, w),
-        out,
-        spec.kernel_args(flip),
-        strict=strict,
-        name=name,
-        idct=idct,
+        data, jpeg_plan, out, spec.kernel_args(False), strict=strict, name=name, idct=idct
     )
     if done is not None:
         return done
     if info is None:
         info = codec.read_header(data, strict=strict, name=name)
     H, W = info.height, info.width
-    scale, region, (top, left, bh, bw) = plan(H, W, info.format == "JPEG")
+    scale, region, (top, left, bh, bw), mirror = plan(H, W, info.format == "JPEG", info)
     pixels = codec.decode_region(data, info, region, scale, strict=strict, name=name, idct=idct)
     y0, x0 = codec.scaled_region((H, W), region, scale)[:2]
     f = scale / 8.0
     return resample_box(
-        pixels, (top * f - y0, left * f - x0, bh * f, bw * f), spec, flip, out, clamp="image"
+        pixels, (top * f - y0, left * f - x0, bh * f, bw * f), spec, mirror, out, clamp="image"
     )

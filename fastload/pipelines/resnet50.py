@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from fastload._rng import as_generator
 from fastload.image import codec, ops
 from fastload.image.transforms import (
-    CropParams,
     RandomFlip,
     RandomResizedCrop,
     get_preset,
@@ -118,9 +117,39 @@ class _Base(Transform):
         return sample
 
     def __call__(self, sample, rng=None, *, out=None):
-        info = self.describe(sample)  # read once, handed on to the decode
-        params = self.sample_params(as_generator(rng), info)
-        return self.apply(sample, params, out=out, info=info)
+        """``apply(sample, sample_params(rng, describe(sample)))`` with the header parsed
+        once: a JPEG's by the decode kernel, which hands it to the parameter draw."""
+        rng = as_generator(rng)
+        drawn = []
+
+        def box(info):
+            drawn.append(self.sample_params(rng, info))
+            return self._box(info, drawn[0])
+
+        return self._decode(sample, box, lambda: self._flip(drawn[0]), out, None)
+
+    def apply(self, sample, params, out=None, info=None):
+        """Decode and resample ``sample[key]`` with drawn ``params`` into ``out[key]``
+        (``info``: the header, when already read; a JPEG's is read by the kernel)."""
+        return self._decode(
+            sample, lambda i: self._box(i, params), lambda: self._flip(params), out, info
+        )
+
+    def _decode(self, sample, box, flip, out, info):
+        image = ops.decode_resized_crop(
+            field(sample, self.key, type(self).__name__),
+            box,
+            self.spec,
+            flip=flip,
+            clamp=self.clamp,
+            dct_scale=self.dct_scale,
+            strict=self.strict,
+            out=None if out is None else out.get(self.key),
+            info=info,
+            name=_name(sample),
+            idct=self.idct,
+        )
+        return self._result(sample, image)
 
     def __repr__(self):
         s = self.spec
@@ -133,11 +162,14 @@ class _Base(Transform):
 class ResNet50Train(_Base):
     """Training transform; see :func:`resnet50_train`.
 
-    Composed of :class:`~fastload.image.transforms.RandomResizedCrop` (``self.crop``: the
-    preset's sampler, fused decode + resample + normalize) and
-    :class:`~fastload.image.transforms.RandomFlip` (``self.flip``, applied by the same
-    kernel); parameters are drawn crop first, then flip.
+    Parameters come from :class:`~fastload.image.transforms.RandomResizedCrop`
+    (``self.crop``: the preset's box sampler) and
+    :class:`~fastload.image.transforms.RandomFlip` (``self.flip``), drawn crop first, then
+    flip; :func:`fastload.image.decode_resized_crop` applies both in one fused decode +
+    resample + flip + normalize call, drawing them from the header the kernel parses.
     """
+
+    clamp = "box"
 
     def __init__(
         self,
@@ -176,14 +208,11 @@ class ResNet50Train(_Base):
         box = self.crop.sample_params(rng, info)
         return TrainParams(*box.box, self.flip.sample_params(rng, info).flip)
 
-    def apply(self, sample, params, out=None, info=None):
-        data = field(sample, self.key, type(self).__name__)
-        dest = None if out is None else out.get(self.key)
-        box = CropParams(params.top, params.left, params.height, params.width)
-        image = self.crop.apply(
-            data, box, flip=params.flip, out=dest, info=info, name=_name(sample)
-        )
-        return self._result(sample, image)
+    def _box(self, info, params):
+        return params.top, params.left, params.height, params.width
+
+    def _flip(self, params):
+        return params.flip
 
 
 class ResNet50Eval(_Base):
@@ -193,6 +222,8 @@ class ResNet50Eval(_Base):
     turned into one source box, decoded and resampled by
     :func:`fastload.image.decode_resized_crop`.
     """
+
+    clamp = "image"
 
     def __init__(
         self,
@@ -225,25 +256,13 @@ class ResNet50Eval(_Base):
         )
 
     def apply(self, sample, params=None, out=None, info=None):
-        data = field(sample, self.key, type(self).__name__)
-        name = _name(sample)
-        if info is None:
-            info = codec.read_header(data, strict=self.strict, name=name)
-        dest = None if out is None else out.get(self.key)
-        image = ops.decode_resized_crop(
-            data,
-            self.box(info),
-            self.spec,
-            flip=False,
-            clamp="image",
-            dct_scale=self.dct_scale,
-            strict=self.strict,
-            out=dest,
-            info=info,
-            name=name,
-            idct=self.idct,
-        )
-        return self._result(sample, image)
+        return super().apply(sample, params, out=out, info=info)
+
+    def _box(self, info, params):
+        return self.box(info)
+
+    def _flip(self, params):
+        return False
 
 
 def resnet50_train(

@@ -347,6 +347,39 @@ def test_jpeg_refused_after_its_header_keeps_the_promised_size(monkeypatch):
 
 
 @needs_libjpeg
+def test_box_and_flip_are_drawn_once_when_the_kernel_refuses_mid_stream(monkeypatch):
+    """decode_resized_crop with a drawn box: the kernel draws it from the header, then
+    refuses the file (SOF6 after a progressive scan); the Pillow fallback reads the header
+    again but must reuse that draw, so a sampler's random stream is consumed once."""
+    from fastload.image import ops
+
+    gray = photo_like_image(40, 56, np.random.default_rng(5))[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, "JPEG", progressive=True)
+    data = bytearray(buf.getvalue())
+    second_scan = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+    data[second_scan:second_scan] = b"\xff\xc6\x00\x0b" + bytes([8, 0, 40, 0, 56, 1, 1, 0x11, 0])
+    draws = []
+
+    def box(info):
+        draws.append(("box", info.height, info.width))
+        return (4, 6, 30, 40)
+
+    def flip():
+        draws.append("flip")
+        return True
+
+    monkeypatch.setattr(
+        codec,
+        "decode_region",
+        lambda d, info, region, scale, **kw: np.zeros((*region[2:], 3), np.uint8),
+    )
+    got = ops.decode_resized_crop(bytes(data), box, ops.output_spec(8), flip=flip)
+    assert got.shape == ops.output_spec(8).shape
+    assert draws == [("box", 40, 56), "flip"]
+
+
+@needs_libjpeg
 def test_twelve_bit_jpeg_message():
     b = bytearray(BASE)
     i = b.index(b"\xff\xc0")

@@ -5,6 +5,7 @@ import pytest
 
 import fastload.image as fi
 from fastload.errors import DecodeError
+from fastload.image import codec
 from fastload.image.transforms import IMAGENET_MEAN, IMAGENET_STD, TF_REFERENCE_MEAN
 from fastload.pipelines import resnet50_eval, resnet50_train
 from fastload.testing.data.imagenet import (
@@ -62,6 +63,37 @@ def test_train_nvidia_matches_decode_then_resize(jpeg):
             std=IMAGENET_STD,
         )
         np.testing.assert_allclose(got, want, atol=1e-4)  # float32 vs float64 resample
+
+
+@pytest.mark.parametrize("make", [resnet50_train, resnet50_eval])
+def test_call_parses_the_header_once_and_equals_the_protocol_steps(jpeg, monkeypatch, make):
+    """``t(sample, rng)`` is ``apply(sample, sample_params(rng, describe(sample)))``, draw
+    for draw, but the JPEG header is read once, by the decode kernel (issue 17)."""
+    from fastload.image import _jpeg_cy
+
+    t = make(preset="nvidia", layout="HWC")
+    calls = []
+    real_open, real_header = _jpeg_cy.decode_resize_planned, codec.read_header
+
+    def kernel(*args, **kwargs):
+        calls.append("kernel")
+        return real_open(*args, **kwargs)
+
+    def header(*args, **kwargs):
+        calls.append("read_header")
+        return real_header(*args, **kwargs)
+
+    for seed in range(6):
+        sample = {"image": jpeg}
+        params = t.sample_params(np.random.default_rng(seed), t.describe(sample))
+        steps = t.apply(sample, params)["image"]
+        with monkeypatch.context() as m:
+            m.setattr(_jpeg_cy, "decode_resize_planned", kernel)
+            m.setattr(codec, "read_header", header)
+            calls.clear()
+            got = t(sample, np.random.default_rng(seed))["image"]
+        assert calls == ["kernel"]
+        np.testing.assert_array_equal(got, steps)
 
 
 def test_train_reference_matches_tf_semantics(jpeg):
