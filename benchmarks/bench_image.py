@@ -37,12 +37,11 @@ def test_read_header(benchmark):
 @pytest.fixture(params=["fastload", "libjpeg"])
 def huffman(request):
     """Entropy decoding by fastload's Huffman decoder or libjpeg-turbo's own."""
-    jpeg = codec._jpeg_cy
-    if jpeg is None:
+    if codec.huffman_decoder() is None:
         pytest.skip("built without libjpeg-turbo")
-    jpeg.set_fast_huffman(request.param == "fastload")
+    previous = codec.set_huffman_decoder(request.param)
     yield request.param
-    jpeg.set_fast_huffman(True)
+    codec.set_huffman_decoder(previous)
 
 
 def test_decode_full(benchmark, huffman):

@@ -73,12 +73,12 @@ def main():
     import torch
     import torch.nn.functional as F
 
-    from fastload.bench.volume import SPACING, TARGET, _ct_volume
+    from fastload.bench.volume import SPACING, TARGET, ct_like_volume
     from fastload.volume import output_pool, resample_to_spacing, resampled_shape
 
     torch.set_num_threads(1)
     shape = (600, 512, 512)
-    vol = _ct_volume(shape).astype(np.float32)
+    vol = ct_like_volume(shape).astype(np.float32)
     new = resampled_shape(shape, SPACING, TARGET)
     tin = torch.from_numpy(vol)[None, None]
     fns = {

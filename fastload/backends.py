@@ -114,7 +114,7 @@ def _jpeg():
         huff = Backend(
             "JPEG Huffman decoding",
             "libjpeg-turbo's own (switched off by FASTLOAD_JPEG_HUFFMAN=libjpeg or "
-            "set_fast_huffman(False))",
+            "fastload.image.set_huffman_decoder('libjpeg'))",
             fast=False,
             details=[verdict],
             fix="unset FASTLOAD_JPEG_HUFFMAN",

@@ -1,4 +1,4 @@
-"""No fastload module uses another module's private names (issue 17).
+"""No fastload module (nor benchmark script) uses another module's private names (issue 17).
 
 A name starting with ``_`` belongs to its module. Three patterns are refused across
 modules: ``from pkg.mod import _name``; ``mod._name`` where ``mod`` is a fastload module
@@ -66,7 +66,7 @@ def _defined(tree):
 
 
 def _scan():
-    files = sorted(PACKAGE.rglob("*.py"))
+    files = sorted(PACKAGE.rglob("*.py")) + sorted((ROOT / "benchmarks").rglob("*.py"))
     trees = {p: ast.parse(p.read_text(), str(p)) for p in files}
     defined = {p: _defined(t) for p, t in trees.items()}
     everywhere = set().union(*defined.values())

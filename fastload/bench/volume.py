@@ -104,8 +104,10 @@ def _churn(vol32, lab, new, torch, sitk, scipy_ndimage):
     return keep, small
 
 
-def _ct_volume(shape, seed=0):
-    """int16 CT-like: air outside an elliptic body, soft tissue with noise, some bright blobs."""
+def ct_like_volume(shape, seed=0):
+    """A CT-like int16 volume of ``shape`` (D, H, W) in Hounsfield units: air (-1000)
+    outside an elliptic body, soft tissue with noise, a bright block (the bench rows' and
+    benchmarks/volume_alloc.py's input)."""
     rng = np.random.default_rng(seed)
     d, h, w = shape
     y, x = np.ogrid[:h, :w]
@@ -141,7 +143,7 @@ def run(threads=1, quick=False):
     shape = (128, 256, 256) if quick else (600, 512, 512)
     rows = []
 
-    vol16 = _ct_volume(shape)
+    vol16 = ct_like_volume(shape)
     vol32 = vol16.astype(np.float32)
     new = resampled_shape(shape, SPACING, TARGET)
     nvox = float(np.prod(new))

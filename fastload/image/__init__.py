@@ -15,8 +15,10 @@ from fastload.image.codec import (
     backend,
     decode,
     get_max_image_pixels,
+    huffman_decoder,
     read_header,
     set_backend,
+    set_huffman_decoder,
     set_max_image_pixels,
 )
 from fastload.image.ops import (
@@ -58,6 +60,7 @@ __all__ = [
     "decode_resized_crop",
     "flip_left_right",
     "get_max_image_pixels",
+    "huffman_decoder",
     "normalize",
     "output_spec",
     "read_header",
@@ -67,5 +70,6 @@ __all__ = [
     "sample_crop_nvidia",
     "sample_crop_reference",
     "set_backend",
+    "set_huffman_decoder",
     "set_max_image_pixels",
 ]

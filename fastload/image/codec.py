@@ -47,9 +47,11 @@ __all__ = [
     "decode",
     "decode_region",
     "get_max_image_pixels",
+    "huffman_decoder",
     "read_header",
     "scaled_region",
     "set_backend",
+    "set_huffman_decoder",
     "set_max_image_pixels",
 ]
 
@@ -122,6 +124,30 @@ def set_backend(name):
         raise ValueError("the libjpeg-turbo extension was not built (libjpeg headers missing)")
     previous = _state["backend"]
     _state["backend"] = name
+    return previous
+
+
+def huffman_decoder():
+    """Who entropy-decodes strict baseline JPEGs: ``"fastload"`` (csrc/image/huffman.c),
+    ``"libjpeg"`` (libjpeg-turbo's own: switched off, refused by the load-time check, or
+    ``FASTLOAD_JPEG_HUFFMAN=libjpeg``) or ``None`` (built without libjpeg-turbo)."""
+    if _jpeg_cy is None:
+        return None
+    if _jpeg_cy.fast_huffman() and _jpeg_cy.huffman_check()[0]:
+        return "fastload"
+    return "libjpeg"
+
+
+def set_huffman_decoder(name):
+    """Use ``"fastload"``'s Huffman decoder (where the load-time check verified it) or
+    ``"libjpeg"``'s, process-wide; the pixels are the same. For benchmarks and tests.
+    Returns the previous :func:`huffman_decoder`."""
+    if name not in ("fastload", "libjpeg"):
+        raise ValueError(f"Huffman decoder must be 'fastload' or 'libjpeg', not {name!r}")
+    if _jpeg_cy is None:
+        raise ValueError("the libjpeg-turbo extension was not built (libjpeg headers missing)")
+    previous = huffman_decoder()
+    _jpeg_cy.set_fast_huffman(name == "fastload")
     return previous
 
 

@@ -394,3 +394,19 @@ def test_mutated_files_raise_decode_error_or_decode(img):
             t({"image": d}, np.random.default_rng(it))
         except DecodeError:
             pass
+
+
+def test_huffman_decoder_switch_gives_the_same_pixels(jpeg):
+    if codec.huffman_decoder() is None:
+        pytest.skip("built without libjpeg-turbo")
+    assert codec.huffman_decoder() == "fastload"  # the verified default of this build
+    want = fi.decode(jpeg)
+    previous = fi.set_huffman_decoder("libjpeg")
+    try:
+        assert previous == "fastload" and fi.huffman_decoder() == "libjpeg"
+        np.testing.assert_array_equal(fi.decode(jpeg), want)
+    finally:
+        fi.set_huffman_decoder(previous)
+    assert fi.huffman_decoder() == "fastload"
+    with pytest.raises(ValueError, match="'fastload' or 'libjpeg'"):
+        fi.set_huffman_decoder("turbo")
