@@ -244,8 +244,8 @@ EXTENSIONS = [
         needs=["jpeg"],
     ),
     kernel(
-        "fastload.volume._nearest_cy",
-        ["fastload/volume/_nearest_cy.pyx", "csrc/volume/nearest.c"],
+        "fastload.volume._resample_cy",
+        ["fastload/volume/_resample_cy.pyx", "csrc/volume/nearest.c", "csrc/volume/trilinear.c"],
     ),
 ]
 

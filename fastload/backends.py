@@ -147,11 +147,11 @@ def _resize():
 
 
 def _nearest():
-    nearest = _optional("fastload.volume._nearest_cy")
+    nearest = _optional("fastload.volume._resample_cy")
     if nearest is None:
         return Backend(
             "volume nearest resample",
-            "numba (the C gather was not built)",
+            "not built (volume resampling is unavailable)",
             fast=False,
             fix="rebuild fastload with a C compiler (python setup.py build_ext --inplace)",
         )

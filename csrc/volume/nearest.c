@@ -277,3 +277,74 @@ int fl_volume_nearest_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t
     plan_free(&plan);
     return FL_OK;
 }
+
+/* Wider voxels (2, 4, 8 bytes: any dtype of that size, gathered as unsigned integers).
+ * Four output rows share each load of xi; contiguous rows (sx == ox == itemsize) index
+ * typed pointers, other strides go through byte offsets. */
+#define FL_NEAREST_WIDE(SUF, T)                                                               \
+    int fl_volume_nearest_##SUF(const T *src, int64_t d_in, int64_t h_in, int64_t w_in,     \
+                                ptrdiff_t sz, ptrdiff_t sy, ptrdiff_t sx, T *dst,            \
+                                int64_t d_out, int64_t h_out, int64_t w_out, ptrdiff_t oz,   \
+                                ptrdiff_t oy, ptrdiff_t ox, const int64_t *zi,               \
+                                const int64_t *yi, const int64_t *xi, int64_t z_start,       \
+                                int64_t z_stop)                                              \
+    {                                                                                        \
+        if (d_in < 1 || h_in < 1 || w_in < 1 || d_out < 0 || h_out < 0 || w_out < 0 ||       \
+            z_start < 0 || z_stop > d_out || z_start > z_stop) {                             \
+            fl_set_error("nearest_" #SUF ": inconsistent shapes or z range (source "         \
+                         "%lldx%lldx%lld, output %lldx%lldx%lld, z %lld:%lld)",              \
+                         (long long)d_in, (long long)h_in, (long long)w_in,                  \
+                         (long long)d_out, (long long)h_out, (long long)w_out,               \
+                         (long long)z_start, (long long)z_stop);                             \
+            return FL_ERR_ARG;                                                               \
+        }                                                                                    \
+        if (z_start == z_stop || h_out == 0 || w_out == 0) return FL_OK;                     \
+        if (!in_range(zi + z_start, z_stop - z_start, d_in) || !in_range(yi, h_out, h_in) || \
+            !in_range(xi, w_out, w_in)) {                                                    \
+            fl_set_error("nearest_" #SUF ": a source index is out of range");                \
+            return FL_ERR_ARG;                                                               \
+        }                                                                                    \
+        const int contiguous = sx == (ptrdiff_t)sizeof(T) && ox == (ptrdiff_t)sizeof(T);     \
+        for (int64_t z = z_start; z < z_stop; z++) {                                         \
+            const char *sp = (const char *)src + zi[z] * sz;                                 \
+            char *op = (char *)dst + z * oz;                                                 \
+            int64_t y = 0;                                                                   \
+            for (; y + 4 <= h_out; y += 4) {                                                 \
+                const char *r0 = sp + yi[y] * sy, *r1 = sp + yi[y + 1] * sy;                 \
+                const char *r2 = sp + yi[y + 2] * sy, *r3 = sp + yi[y + 3] * sy;             \
+                char *o0 = op + y * oy, *o1 = o0 + oy, *o2 = o1 + oy, *o3 = o2 + oy;         \
+                if (contiguous) {                                                            \
+                    const T *t0 = (const T *)r0, *t1 = (const T *)r1;                        \
+                    const T *t2 = (const T *)r2, *t3 = (const T *)r3;                        \
+                    T *restrict d0 = (T *)o0, *restrict d1 = (T *)o1;                        \
+                    T *restrict d2 = (T *)o2, *restrict d3 = (T *)o3;                        \
+                    for (int64_t x = 0; x < w_out; x++) {                                    \
+                        int64_t k = xi[x];                                                   \
+                        d0[x] = t0[k];                                                       \
+                        d1[x] = t1[k];                                                       \
+                        d2[x] = t2[k];                                                       \
+                        d3[x] = t3[k];                                                       \
+                    }                                                                        \
+                } else {                                                                     \
+                    for (int64_t x = 0; x < w_out; x++) {                                    \
+                        ptrdiff_t k = xi[x] * sx, j = x * ox;                                \
+                        *(T *)(o0 + j) = *(const T *)(r0 + k);                               \
+                        *(T *)(o1 + j) = *(const T *)(r1 + k);                               \
+                        *(T *)(o2 + j) = *(const T *)(r2 + k);                               \
+                        *(T *)(o3 + j) = *(const T *)(r3 + k);                               \
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+            for (; y < h_out; y++) {                                                         \
+                const char *r = sp + yi[y] * sy;                                             \
+                char *o = op + y * oy;                                                       \
+                for (int64_t x = 0; x < w_out; x++)                                          \
+                    *(T *)(o + x * ox) = *(const T *)(r + xi[x] * sx);                       \
+            }                                                                                \
+        }                                                                                    \
+        return FL_OK;                                                                        \
+    }
+
+FL_NEAREST_WIDE(u16, uint16_t)
+FL_NEAREST_WIDE(u32, uint32_t)
+FL_NEAREST_WIDE(u64, uint64_t)

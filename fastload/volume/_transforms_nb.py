@@ -1,29 +1,13 @@
-"""Numba kernels for :mod:`fastload.volume.transforms` (no RNG, caller-provided out)."""
+"""Numba kernel for :mod:`fastload.volume.transforms` (no RNG, in place).
+
+``clip_normalize`` runs in C (csrc/volume/trilinear.c, wrapped by ``_resample_cy``).
+"""
 
 import numpy as np
 
 from fastload._jit import kernel
 
-__all__ = ["clip_normalize_flat", "scale_add_flat"]
-
-
-@kernel
-def clip_normalize_flat(src, out, lo, hi, mean, std):
-    """``out = (clip(float32(src), lo, hi) - mean) / std`` in float32, one pass.
-
-    src : ndarray, shape (N,), any real dtype; out : ndarray, shape (N,), float32.
-    """
-    lo32 = np.float32(lo)
-    hi32 = np.float32(hi)
-    m = np.float32(mean)
-    s = np.float32(std)
-    for i in range(src.shape[0]):
-        v = np.float32(src[i])
-        if v < lo32:
-            v = lo32
-        elif v > hi32:
-            v = hi32
-        out[i] = (v - m) / s
+__all__ = ["scale_add_flat"]
 
 
 @kernel

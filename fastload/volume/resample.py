@@ -3,11 +3,13 @@
 The reference (``preprocess_dataset.py``) calls ``torch.nn.functional.interpolate`` with
 ``size=new_shape``: trilinear with ``align_corners=True`` for the image, legacy
 ``mode="nearest"`` for the label. Both are reproduced here, index and weight arithmetic in
-float32 exactly as torch's CPU kernels do it, by one fused Numba kernel that reads the
-input once (see :mod:`fastload.volume._resample_nb`). Order 0 on 1-byte voxels (uint8 labels,
-int8) uses a runtime-dispatched SIMD byte-shuffle gather in C (``csrc/volume/nearest.c``:
-AVX-512 VBMI ``vpermb``/``vpermi2b``, SSSE3 ``pshufb``, scalar elsewhere); other dtypes the
-Numba gather.
+float32 exactly as torch's CPU kernels do it, by C kernels that read the input once
+(wrapped by :mod:`fastload.volume._resample_cy`): order 1 by one fused trilinear kernel per
+source dtype (``csrc/volume/trilinear.c``), order 0 by a gather per voxel width
+(``csrc/volume/nearest.c``; 1-byte voxels, uint8 labels and int8, through a
+runtime-dispatched SIMD byte shuffle: AVX-512 VBMI ``vpermb``/``vpermi2b``, SSSE3
+``pshufb``, scalar elsewhere). The kernels release the GIL; ``threads > 1`` splits the
+output planes over plain threads.
 
 Shape rule (reference): ``new_shape = trunc(spacing / new_spacing * shape)`` per axis,
 computed in float64.
@@ -16,15 +18,14 @@ computed in float64.
 import math
 import threading
 
-import numba
 import numpy as np
 
 from fastload.errors import LimitError
-from fastload.volume import _nearest_cy  # SIMD gather for 1-byte voxels (csrc/volume/nearest.c)
-from fastload.volume import _resample_nb as _nb
+from fastload.volume import _resample_cy  # C kernels (csrc/volume/nearest.c, trilinear.c)
 from fastload.volume._pool import OutputPool
 
-#: flags passed to the C nearest kernel (tests set ``_nearest_cy.FORCE_SCALAR`` / ``NO_AVX512``)
+#: flags passed to the 1-byte nearest kernel (tests set ``_resample_cy.FORCE_SCALAR`` /
+#: ``NO_AVX512``)
 _nearest_flags = 0
 
 __all__ = [
@@ -169,9 +170,9 @@ def resample_to_spacing(
         memory of an earlier output that is no longer referenced (no page faults), so a
         long-lived process does not pay for fresh pages on every call.
     threads : int
-        1 (default): the serial kernel, safe to call from loader threads. > 1: the
-        whole-volume ``prange`` kernel on that many numba threads (not from inside loader
-        threads); for 1-byte order 0, the C kernel on that many plain threads over z planes.
+        1 (default): the kernel on the calling thread, safe to call from loader threads.
+        > 1: the output planes split over that many plain threads (at most one per output
+        plane; the C kernels release the GIL), for whole-volume work outside loader threads.
     clip : (float, float), optional
         Order 1 only: clip the output to ``[lo, hi]`` in the same pass.
     normalize : (float, float), optional
@@ -183,8 +184,8 @@ def resample_to_spacing(
     Returns
     -------
     ndarray, shape (D', H', W') or (C, D', H', W')
-        float32 for order 1, ``array.dtype`` for order 0. Peak extra memory: the output plus
-        one (H, W) float32 plane and one row per thread.
+        float32 for order 1, ``array.dtype`` for order 0. Peak extra memory: the output plus,
+        for order 1, one (H, W) float32 plane and one row per thread.
     """
     array = np.asarray(array)
     if array.ndim not in (3, 4):
@@ -230,85 +231,77 @@ def resample_to_spacing(
     dst3 = out.reshape((-1,) + new) if out.ndim == 4 else out[None]
     if out.ndim == 4 and not np.shares_memory(dst3, out):
         raise ValueError("a 4-D out must be reshapeable without a copy")
-    n_threads = min(threads, numba.config.NUMBA_NUM_THREADS, new[0])
+    n_threads = min(threads, new[0])
+    if not array.flags.aligned:  # the C kernels read whole elements
+        array = np.require(array, requirements="A")
+        src3 = array.reshape((-1,) + spatial) if array.ndim == 4 else array[None]
+    if not out.flags.aligned:  # resample into an aligned buffer, then copy
+        out[...] = resample_to_spacing(
+            array,
+            spacing,
+            new_spacing,
+            order=order,
+            threads=threads,
+            clip=clip,
+            normalize=normalize,
+            max_voxels=max_voxels,
+        )
+        return out
 
     if order == 0:
         zi, yi, xi = (nearest_indices(a, b) for a, b in zip(spatial, new, strict=False))
-        if array.dtype.itemsize == 1:
-            for s, d in zip(src3, dst3, strict=False):
-                _nearest_bytes(s.view(np.uint8), d.view(np.uint8), zi, yi, xi, n_threads)
-            return out
+        view = np.dtype(f"u{array.dtype.itemsize}")  # a gather by width, any dtype
+        flags = _nearest_flags
         for s, d in zip(src3, dst3, strict=False):
-            s = _readonly(s)
-            if n_threads > 1:
-                _run_parallel(_nb.nearest_parallel, n_threads, s, d, zi, yi, xi, n_threads)
-            else:
-                _nb.nearest_range(s, d, zi, yi, xi, 0, new[0])
+            s, d = s.view(view), d.view(view)
+            _split_planes(
+                lambda c, z0, z1, s=s, d=d: _resample_cy.nearest(s, d, zi, yi, xi, z0, z1, flags),
+                new[0],
+                n_threads,
+            )
         return out
 
     z, y, x = (linear_indices(a, b) for a, b in zip(spatial, new, strict=False))
-    norm = clip is not None or normalize is not None
     lo, hi = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
     mean, std = (0.0, 1.0) if normalize is None else (float(normalize[0]), float(normalize[1]))
     if normalize is not None and not std:
         raise ValueError("normalize std must be non-zero")
+    norm = None if clip is None and normalize is None else (lo, hi, mean, std)
     h_in, w_in = spatial[1], spatial[2]
     planes = np.empty((n_threads, h_in, w_in), np.float32)
     rows = np.empty((n_threads, w_in), np.float32)
     for s, d in zip(src3, dst3, strict=False):
-        args = (_readonly(s), d, *z, *y, *x)
-        if n_threads > 1:
-            _run_parallel(
-                _nb.trilinear_parallel, n_threads, *args, planes, rows, norm, lo, hi, mean, std
-            )
-        else:
-            _nb.trilinear_range(*args, planes[0], rows[0], 0, new[0], norm, lo, hi, mean, std)
+        _split_planes(
+            lambda c, z0, z1, s=s, d=d: _resample_cy.trilinear(
+                s, d, z, y, x, planes[c], rows[c], z0, z1, norm
+            ),
+            new[0],
+            n_threads,
+        )
     return out
 
 
-def _readonly(a):
-    """``a`` as a read-only view: the numba kernels see one array type per dtype and
-    layout whether the caller's volume is writable or not, so each compiles once."""
-    if a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
-    return a
-
-
-def _nearest_bytes(src, dst, zi, yi, xi, n_threads):
-    """1-byte nearest gather by the C kernel; output planes split over ``n_threads`` threads
-    (the kernel releases the GIL; the calling thread takes the first chunk)."""
-    d_out = dst.shape[0]
-    flags = _nearest_flags
+def _split_planes(work, d_out, n_threads):
+    """Run ``work(c, z0, z1)`` over output planes ``0:d_out`` split in ``n_threads`` chunks
+    ``c``, each on its own plain thread (the C kernels release the GIL); the calling thread
+    takes the first chunk. The first error is re-raised here after every thread is done."""
     if n_threads <= 1:
-        _nearest_cy.nearest_u8(src, dst, zi, yi, xi, 0, d_out, flags)
+        work(0, 0, d_out)
         return
     bounds = [(d_out * c) // n_threads for c in range(n_threads + 1)]
     errors = []
 
-    def work(z0, z1):
+    def run(c):
         try:
-            _nearest_cy.nearest_u8(src, dst, zi, yi, xi, z0, z1, flags)
+            work(c, bounds[c], bounds[c + 1])
         except BaseException as exc:  # re-raised in the calling thread
             errors.append(exc)
 
-    workers = [
-        threading.Thread(target=work, args=(bounds[c], bounds[c + 1]), daemon=True)
-        for c in range(1, n_threads)
-    ]
+    workers = [threading.Thread(target=run, args=(c,), daemon=True) for c in range(1, n_threads)]
     for t in workers:
         t.start()
-    work(bounds[0], bounds[1])
+    run(0)
     for t in workers:
         t.join()
     if errors:
         raise errors[0]
-
-
-def _run_parallel(fn, n_threads, *args):
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        fn(*args)
-    finally:
-        numba.set_num_threads(previous)

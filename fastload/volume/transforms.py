@@ -21,7 +21,7 @@ import numpy as np
 import scipy.ndimage
 
 from fastload.transforms import Transform
-from fastload.volume import _transforms_nb as _nb
+from fastload.volume import _resample_cy, _transforms_nb
 
 __all__ = [
     "BrightnessParams",
@@ -49,6 +49,10 @@ def _spatial(x):
 
 
 # --------------------------------------------------------------------------- intensity
+#: source dtypes of the C clip + normalise kernel
+_C_DTYPES = (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.float32, np.float64)
+
+
 def clip_normalize(x, *, lo=-79.0, hi=304.0, mean=101.0, std=76.9, out=None):
     """``(clip(x, lo, hi) - mean) / std`` in float32, one pass (reference constants).
 
@@ -70,8 +74,11 @@ def clip_normalize(x, *, lo=-79.0, hi=304.0, mean=101.0, std=76.9, out=None):
         out = np.empty(x.shape, np.float32)
     elif out.shape != x.shape or out.dtype != np.float32:
         raise ValueError(f"out must be float32 of shape {x.shape}, got {out.dtype} {out.shape}")
-    if x.flags.c_contiguous and out.flags.c_contiguous:
-        _nb.clip_normalize_flat(x.reshape(-1), out.reshape(-1), lo, hi, mean, std)
+    if x.flags.c_contiguous and out.flags.c_contiguous and x.flags.aligned and out.flags.aligned:
+        if x.dtype.type not in _C_DTYPES:  # int64, uint32, float16, ...: float32(x) first
+            x = x.astype(np.float32)
+        # C kernel (csrc/volume/trilinear.c), the same epilogue the trilinear resample fuses
+        _resample_cy.clip_normalize(x.reshape(-1), out.reshape(-1), lo, hi, mean, std)
     else:  # strided input: numpy, same float32 arithmetic
         np.clip(x, np.float32(lo), np.float32(hi), out=out, casting="unsafe")
         np.subtract(out, np.float32(mean), out=out)
@@ -429,5 +436,5 @@ def apply_intensity(x, brightness, noise, *, scratch=None):
         normals = noise.normals(x.shape, out=scratch).reshape(-1)
     else:
         normals = flat
-    _nb.scale_add_flat(flat, brightness.factor, normals, noise.sigma, noise.applied)
+    _transforms_nb.scale_add_flat(flat, brightness.factor, normals, noise.sigma, noise.applied)
     return x

@@ -52,10 +52,10 @@ def test_doctor_prints_backends_versions_and_simd(capsys):
         assert name in out, name
     assert "libjpeg-turbo" in out and "numba" in out and "libsndfile" in out
     from fastload.image import _resize_cy
-    from fastload.volume import _nearest_cy
+    from fastload.volume import _resample_cy
 
     assert f"{_resize_cy.simd()} path" in out
-    assert f"{_nearest_cy.path()} path" in out
+    assert f"{_resample_cy.path()} path" in out
 
 
 def test_doctor_json_and_strict(capsys):

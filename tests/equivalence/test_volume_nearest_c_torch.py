@@ -4,7 +4,7 @@ the MLPerf reference's label resampler, on every dispatch path. Tolerance: exact
 import numpy as np
 import pytest
 
-from fastload.volume import _nearest_cy, resample, resample_to_spacing
+from fastload.volume import _resample_cy, resample, resample_to_spacing
 
 try:
     import torch
@@ -21,7 +21,7 @@ def torch_nearest(a, shape):
     return F.interpolate(t, size=shape, mode="nearest")[0, 0].numpy().view(a.dtype)
 
 
-@pytest.mark.parametrize("flags", [0, _nearest_cy.NO_AVX512, _nearest_cy.FORCE_SCALAR])
+@pytest.mark.parametrize("flags", [0, _resample_cy.NO_AVX512, _resample_cy.FORCE_SCALAR])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
 @pytest.mark.parametrize(
     "shape, spacing",

@@ -100,7 +100,7 @@ def test_raise_status(kind, exc, text):
 
 def test_every_kernel_reports_through_check_status():
     from fastload.image import _resize_cy
-    from fastload.volume import _nearest_cy
+    from fastload.volume import _resample_cy
 
     with pytest.raises(ValueError, match="resize: invalid arguments"):
         _resize_cy.resize(
@@ -122,7 +122,7 @@ def test_every_kernel_reports_through_check_status():
     out = np.empty((1, 1, 2), np.uint8)
     idx = np.zeros(1, np.int64)
     with pytest.raises(ValueError, match="nearest_u8: a source index is out of range"):
-        _nearest_cy.nearest_u8(
+        _resample_cy.nearest(
             np.zeros((1, 1, 1), np.uint8), out, idx, idx, np.array([0, 5], np.int64), 0, 1
         )
     with pytest.raises(_cstatus.UnsupportedJPEG, match="^n: "):

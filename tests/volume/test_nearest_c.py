@@ -1,6 +1,7 @@
-"""The C/SIMD nearest gather for 1-byte voxels (csrc/volume/nearest.c) on every path.
+"""The C nearest gather (csrc/volume/nearest.c): 1-byte voxels on every SIMD path, and the
+2-, 4- and 8-byte gather of every other dtype.
 
-Each test runs the AVX-512 VBMI path (where the CPU has it), the SSSE3 path and the
+Each 1-byte test runs the AVX-512 VBMI path (where the CPU has it), the SSSE3 path and the
 portable scalar path, forced through ``resample._nearest_flags``, against the numpy twin
 :func:`fastload.testing.reference.volume.nearest_legacy` (exact equality).
 """
@@ -13,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastload.testing.reference import volume as ref
-from fastload.volume import _nearest_cy, resample, resample_to_spacing
+from fastload.volume import _resample_cy, resample, resample_to_spacing
 from fastload.volume.resample import nearest_indices
 
 FLAGS = {
     "auto": 0,
-    "ssse3": _nearest_cy.NO_AVX512,
-    "scalar": _nearest_cy.FORCE_SCALAR,
+    "ssse3": _resample_cy.NO_AVX512,
+    "scalar": _resample_cy.FORCE_SCALAR,
 }
 
 
@@ -45,9 +46,9 @@ def gather(a, new_shape, **kw):
 
 
 def test_path_names():
-    assert _nearest_cy.path(0) in ("avx512vbmi", "ssse3", "scalar")
-    assert _nearest_cy.path(_nearest_cy.NO_AVX512) in ("ssse3", "scalar")
-    assert _nearest_cy.path(_nearest_cy.FORCE_SCALAR) == "scalar"
+    assert _resample_cy.path(0) in ("avx512vbmi", "ssse3", "scalar")
+    assert _resample_cy.path(_resample_cy.NO_AVX512) in ("ssse3", "scalar")
+    assert _resample_cy.path(_resample_cy.FORCE_SCALAR) == "scalar"
 
 
 # widths exercise: < 16, not a multiple of 16/64, spans < 64, 64..128 (vpermi2b), > 128
@@ -122,12 +123,73 @@ def test_channels_and_threads(path):
     np.testing.assert_array_equal(gather(a, new, threads=3), want)
 
 
-@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.int32, np.float32, np.float64])
-def test_other_dtypes_keep_numba_path(dtype):
-    a = labels((6, 20, 40), np.int16).astype(dtype)
-    new = (4, 13, 27)
-    np.testing.assert_array_equal(gather(a, new), ref.nearest_legacy(a, new))
-    np.testing.assert_array_equal(gather(a, new, threads=2), ref.nearest_legacy(a, new))
+WIDE = [np.uint16, np.int16, np.float16, np.int32, np.uint32, np.float32, np.int64, np.float64]
+
+
+@pytest.mark.parametrize("dtype", WIDE)
+@pytest.mark.parametrize("shape, new", [((6, 20, 40), (4, 13, 27)), ((5, 7, 9), (11, 15, 21))])
+def test_wide_dtypes_match_twin(dtype, shape, new):
+    a = labels(shape, np.int16).astype(dtype)
+    want = ref.nearest_legacy(a, new)
+    got = gather(a, new)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(gather(a, new, threads=threads), want)
+
+
+def test_wide_dtypes_keep_every_bit():
+    # a gather by width: NaN payloads, -0.0, inf and extreme integers come back unchanged
+    bits = np.random.default_rng(3).integers(0, 2**63, (4, 6, 10), dtype=np.uint64)
+    a = bits.view(np.float64)
+    a[0, 0, :4] = [np.nan, -0.0, np.inf, -np.inf]
+    got = gather(a, (3, 5, 7))
+    np.testing.assert_array_equal(got.view(np.uint64), ref.nearest_legacy(bits, (3, 5, 7)))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.float64])
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda b: b[::-1],
+        lambda b: b[:, ::-1, ::-2],
+        lambda b: b.transpose(2, 0, 1),
+        lambda b: b[1:-1, 2:-3, 5:],
+    ],
+)
+def test_wide_strided_src_and_out(dtype, view):
+    a = view(labels((12, 30, 50), np.int16).astype(dtype))
+    new = tuple(max(1, int(s * f)) for s, f in zip(a.shape, (1.4, 0.7, 0.9), strict=True))
+    want = ref.nearest_legacy(a, new)
+    padded = np.zeros((new[0] + 2, new[1] + 4, new[2] + 6), dtype)
+    interior = padded[1:-1, 2:-2, 3:-3]
+    assert gather(a, new, out=interior) is interior
+    np.testing.assert_array_equal(interior, want)
+    interior[...] = 0
+    assert not padded.any()  # nothing outside the interior was written
+    flipped = np.zeros(new, dtype)[::-1, :, ::-1]  # negative strides on out
+    gather(a, new, out=flipped, threads=2)
+    np.testing.assert_array_equal(flipped, want)
+    wide = np.zeros(new + (2,), dtype)  # x stride of two elements: the strided loop
+    gather(a, new, out=wide[..., 1])
+    np.testing.assert_array_equal(wide[..., 1], want)
+    assert not wide[..., 0].any()
+
+
+def test_unaligned_input_and_out():
+    a = labels((5, 9, 13), np.int16).astype(np.float64)
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    src = raw[1:].view(np.float64).reshape(a.shape)
+    src[...] = a
+    assert not src.flags.aligned
+    new = (4, 7, 10)
+    want = ref.nearest_legacy(a, new)
+    np.testing.assert_array_equal(gather(src, new), want)
+    raw_out = np.zeros(8 * 4 * 7 * 10 + 1, np.uint8)
+    out = raw_out[1:].view(np.float64).reshape(new)
+    assert not out.flags.aligned
+    gather(a, new, out=out)
+    np.testing.assert_array_equal(out, want)
 
 
 def test_concurrent_calls_identical():
@@ -148,20 +210,36 @@ def test_concurrent_calls_identical():
         np.testing.assert_array_equal(r, want)
 
 
-def test_kernel_rejects_bad_arguments():
-    src = labels((3, 4, 5))
-    out = np.empty((2, 2, 2), np.uint8)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64])
+def test_kernel_rejects_bad_arguments(dtype):
+    src = labels((3, 4, 5), dtype)
+    out = np.empty((2, 2, 2), dtype)
     zi, yi, xi = nearest_indices(3, 2), nearest_indices(4, 2), nearest_indices(5, 2)
-    with pytest.raises(ValueError, match="index"):
-        _nearest_cy.nearest_u8(src, out, zi, yi, np.array([0, 5], np.int64), 0, 2)
-    with pytest.raises(ValueError, match="index"):
-        _nearest_cy.nearest_u8(src, out, zi, yi, np.array([-1, 0], np.int64), 0, 2)
+    with pytest.raises(ValueError, match="index is out of range"):
+        _resample_cy.nearest(src, out, zi, yi, np.array([0, 5], np.int64), 0, 2)
+    with pytest.raises(ValueError, match="index is out of range"):
+        _resample_cy.nearest(src, out, zi, yi, np.array([-1, 0], np.int64), 0, 2)
+    with pytest.raises(ValueError, match="index is out of range"):
+        _resample_cy.nearest(src, out, np.array([0, 3], np.int64), yi, xi, 0, 2)
     with pytest.raises(ValueError, match="lengths"):
-        _nearest_cy.nearest_u8(src, out, zi, yi, nearest_indices(5, 3), 0, 2)
-    with pytest.raises(ValueError):
-        _nearest_cy.nearest_u8(src, out, zi, yi, xi, 0, 3)  # z_stop past the output
-    _nearest_cy.nearest_u8(src, out, zi, yi, xi, 0, 2)
+        _resample_cy.nearest(src, out, zi, yi, nearest_indices(5, 3), 0, 2)
+    with pytest.raises(ValueError, match="z range"):
+        _resample_cy.nearest(src, out, zi, yi, xi, 0, 3)  # z_stop past the output
+    with pytest.raises(ValueError, match="z range"):
+        _resample_cy.nearest(src, out, zi, yi, xi, 2, 1)
+    with pytest.raises(ValueError, match="read-only"):
+        _resample_cy.nearest(src, _readonly(out), zi, yi, xi, 0, 2)
+    other = np.uint16 if dtype == np.uint8 else np.uint8
+    with pytest.raises((ValueError, TypeError)):  # src and out of different widths
+        _resample_cy.nearest(src, np.empty((2, 2, 2), other), zi, yi, xi, 0, 2)
+    _resample_cy.nearest(src, out, zi, yi, xi, 0, 2)
     np.testing.assert_array_equal(out, ref.nearest_legacy(src, (2, 2, 2)))
+
+
+def _readonly(a):
+    a = a.view()
+    a.flags.writeable = False
+    return a
 
 
 @settings(max_examples=60, deadline=None)
@@ -175,5 +253,5 @@ def test_property_all_paths(shape, new, flags, seed):
     a = labels(shape, seed=seed)
     out = np.empty(new, np.uint8)
     idx = [nearest_indices(s, n) for s, n in zip(shape, new, strict=True)]
-    _nearest_cy.nearest_u8(a, out, *idx, 0, new[0], flags)
+    _resample_cy.nearest(a, out, *idx, 0, new[0], flags)
     np.testing.assert_array_equal(out, ref.nearest_legacy(a, new))

@@ -1,8 +1,12 @@
-/* fastload volume kernels: nearest-neighbour (order 0) gather of 1-byte voxels.
+/* fastload volume kernels: nearest-neighbour (order 0) gather of 1-, 2-, 4- and 8-byte
+ * voxels (csrc/volume/nearest.c), trilinear (order 1) resample of every source dtype with
+ * the fused clip + normalise, and the flat clip + normalise (csrc/volume/trilinear.c).
  *
  * Plain C, no Python, no global state: every function is thread-safe and may be called
- * concurrently on disjoint output ranges. Indices are precomputed by the caller (torch's
- * legacy "nearest" rule lives in fastload/volume/resample.py); the kernel only gathers.
+ * concurrently on disjoint output ranges. Indices and weights are precomputed by the caller
+ * (torch's legacy "nearest" and align_corners=True rules live in
+ * fastload/volume/resample.py); the kernels only gather and blend. Strides are in bytes,
+ * any sign; every element pointer must be aligned for its type.
  */
 #ifndef FASTLOAD_VOLUME_H
 #define FASTLOAD_VOLUME_H
@@ -42,6 +46,63 @@ int fl_volume_nearest_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t
                          int64_t d_out, int64_t h_out, int64_t w_out, ptrdiff_t oz,
                          ptrdiff_t oy, ptrdiff_t ox, const int64_t *zi, const int64_t *yi,
                          const int64_t *xi, int64_t z_start, int64_t z_stop, int flags);
+
+/* The same gather for 2-, 4- and 8-byte voxels (any dtype of that size; no flags, no SIMD
+ * shuffle: four output rows share each load of xi). Same arguments and status codes. */
+#define FL_VOLUME_NEAREST_WIDE(SUF, T)                                                      \
+    int fl_volume_nearest_##SUF(const T *src, int64_t d_in, int64_t h_in, int64_t w_in,   \
+                                ptrdiff_t sz, ptrdiff_t sy, ptrdiff_t sx, T *dst,          \
+                                int64_t d_out, int64_t h_out, int64_t w_out, ptrdiff_t oz, \
+                                ptrdiff_t oy, ptrdiff_t ox, const int64_t *zi,             \
+                                const int64_t *yi, const int64_t *xi, int64_t z_start,     \
+                                int64_t z_stop);
+FL_VOLUME_NEAREST_WIDE(u16, uint16_t)
+FL_VOLUME_NEAREST_WIDE(u32, uint32_t)
+FL_VOLUME_NEAREST_WIDE(u64, uint64_t)
+#undef FL_VOLUME_NEAREST_WIDE
+
+/* Per-axis linear interpolation: output i reads sources i0[i] and i1[i] with float32
+ * weights w0[i] and w1[i] (torch's align_corners=True values, computed by the caller). */
+typedef struct {
+    const int64_t *i0, *i1;
+    const float *w0, *w1;
+} fl_volume_linear_axis;
+
+/* v -> (clip(v, lo, hi) - mean) / std in float32 (NaN passes through the clip). */
+typedef struct {
+    float lo, hi, mean, std;
+} fl_volume_norm;
+
+/* Trilinear resample of output planes [z_start, z_stop), one function per source dtype
+ * (u8, i8, i16, u16, i32, f32, f64; converted to float32 on the fly):
+ *   src: (d_in, h_in, w_in) with byte strides (sz, sy, sx);
+ *   dst: float32 (d_out, h_out, w_out) with byte strides (oz, oy, ox);
+ *   axes[0], axes[1], axes[2]: the z, y, x axes (lengths d_out, h_out, w_out; indices
+ *   checked to be in range, z only over [z_start, z_stop));
+ *   plane: float32 scratch of h_in * w_in, row: float32 scratch of w_in (one pair per
+ *   concurrent caller);
+ *   norm: NULL, or the clip + normalise fused into the output pass.
+ * Per output plane: blend two source planes into `plane`, then per output row blend two
+ * rows of `plane` into `row` and gather two taps along x. Returns FL_OK or FL_ERR_ARG. */
+#define FL_VOLUME_TRILINEAR(SUF, T)                                                         \
+    int fl_volume_trilinear_##SUF(const T *src, int64_t d_in, int64_t h_in, int64_t w_in, \
+                                  ptrdiff_t sz, ptrdiff_t sy, ptrdiff_t sx, float *dst,    \
+                                  int64_t d_out, int64_t h_out, int64_t w_out,             \
+                                  ptrdiff_t oz, ptrdiff_t oy, ptrdiff_t ox,                \
+                                  const fl_volume_linear_axis *axes, float *plane,         \
+                                  float *row, int64_t z_start, int64_t z_stop,             \
+                                  const fl_volume_norm *norm);                             \
+    /* dst[i] = norm(float32(src[i])) for i < n (contiguous; dst may alias a float32 src) */ \
+    int fl_volume_clip_normalize_##SUF(const T *src, float *dst, int64_t n,                \
+                                       const fl_volume_norm *norm);
+FL_VOLUME_TRILINEAR(u8, uint8_t)
+FL_VOLUME_TRILINEAR(i8, int8_t)
+FL_VOLUME_TRILINEAR(i16, int16_t)
+FL_VOLUME_TRILINEAR(u16, uint16_t)
+FL_VOLUME_TRILINEAR(i32, int32_t)
+FL_VOLUME_TRILINEAR(f32, float)
+FL_VOLUME_TRILINEAR(f64, double)
+#undef FL_VOLUME_TRILINEAR
 
 /* The path fl_volume_nearest_u8 takes for contiguous rows with these flags (FL_VOLUME_PATH_*). */
 int fl_volume_nearest_path(int flags);
