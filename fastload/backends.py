@@ -164,6 +164,23 @@ def _nearest():
     )
 
 
+def _trilinear():
+    kernels = _optional("fastload.volume._resample_cy")
+    if kernels is None:
+        return Backend(
+            "volume trilinear resample",
+            "not built (volume resampling is unavailable)",
+            fast=False,
+            fix="rebuild fastload with a C compiler (python setup.py build_ext --inplace)",
+        )
+    path = kernels.trilinear_path()
+    return Backend(
+        "volume trilinear resample (csrc/volume/trilinear.c)",
+        f"C kernel, {path} path",
+        fast=True,  # the portable path is vectorised too (SSE2), ~10 % slower
+    )
+
+
 def _flac():
     import numba
     import soundfile
@@ -223,7 +240,7 @@ def report():
     >>> "JPEG decode" in names and "FLAC decode" in names
     True
     """
-    return [*_jpeg(), _resize(), _nearest(), _flac(), _numba_cache(), _seeding()]
+    return [*_jpeg(), _resize(), _nearest(), _trilinear(), _flac(), _numba_cache(), _seeding()]
 
 
 def format_report(backends=None):

@@ -7,6 +7,7 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, u
 cdef extern from "fastload/volume.h" nogil:
     int FL_VOLUME_FORCE_SCALAR, FL_VOLUME_NO_AVX512
     int FL_VOLUME_PATH_SCALAR, FL_VOLUME_PATH_SSSE3, FL_VOLUME_PATH_AVX512VBMI
+    int FL_VOLUME_PATH_AVX2
 
     ctypedef struct fl_volume_linear_axis:
         const int64_t *i0
@@ -46,61 +47,63 @@ cdef extern from "fastload/volume.h" nogil:
                               int64_t z_stop)
 
     # fl_volume_trilinear_<dtype>(src, d_in, h_in, w_in, sz, sy, sx, dst, d_out, h_out, w_out,
-    #     oz, oy, ox, axes[3], plane, row, z_start, z_stop, norm or NULL)
+    #     oz, oy, ox, axes[3], plane, row, z_start, z_stop, norm or NULL, flags)
     int fl_volume_trilinear_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t w_in,
                                Py_ssize_t sz, Py_ssize_t sy, Py_ssize_t sx, float *dst,
                                int64_t d_out, int64_t h_out, int64_t w_out, Py_ssize_t oz,
                                Py_ssize_t oy, Py_ssize_t ox, const fl_volume_linear_axis *axes,
                                float *plane, float *row, int64_t z_start, int64_t z_stop,
-                               const fl_volume_norm *norm)
+                               const fl_volume_norm *norm, int flags)
     int fl_volume_trilinear_i8(const int8_t *src, int64_t d_in, int64_t h_in, int64_t w_in,
                                Py_ssize_t sz, Py_ssize_t sy, Py_ssize_t sx, float *dst,
                                int64_t d_out, int64_t h_out, int64_t w_out, Py_ssize_t oz,
                                Py_ssize_t oy, Py_ssize_t ox, const fl_volume_linear_axis *axes,
                                float *plane, float *row, int64_t z_start, int64_t z_stop,
-                               const fl_volume_norm *norm)
+                               const fl_volume_norm *norm, int flags)
     int fl_volume_trilinear_i16(const int16_t *src, int64_t d_in, int64_t h_in, int64_t w_in,
                                 Py_ssize_t sz, Py_ssize_t sy, Py_ssize_t sx, float *dst,
                                 int64_t d_out, int64_t h_out, int64_t w_out, Py_ssize_t oz,
                                 Py_ssize_t oy, Py_ssize_t ox, const fl_volume_linear_axis *axes,
                                 float *plane, float *row, int64_t z_start, int64_t z_stop,
-                                const fl_volume_norm *norm)
+                                const fl_volume_norm *norm, int flags)
     int fl_volume_trilinear_u16(const uint16_t *src, int64_t d_in, int64_t h_in, int64_t w_in,
                                 Py_ssize_t sz, Py_ssize_t sy, Py_ssize_t sx, float *dst,
                                 int64_t d_out, int64_t h_out, int64_t w_out, Py_ssize_t oz,
                                 Py_ssize_t oy, Py_ssize_t ox, const fl_volume_linear_axis *axes,
                                 float *plane, float *row, int64_t z_start, int64_t z_stop,
-                                const fl_volume_norm *norm)
+                                const fl_volume_norm *norm, int flags)
     int fl_volume_trilinear_i32(const int32_t *src, int64_t d_in, int64_t h_in, int64_t w_in,
                                 Py_ssize_t sz, Py_ssize_t sy, Py_ssize_t sx, float *dst,
                                 int64_t d_out, int64_t h_out, int64_t w_out, Py_ssize_t oz,
                                 Py_ssize_t oy, Py_ssize_t ox, const fl_volume_linear_axis *axes,
                                 float *plane, float *row, int64_t z_start, int64_t z_stop,
-                                const fl_volume_norm *norm)
+                                const fl_volume_norm *norm, int flags)
     int fl_volume_trilinear_f32(const float *src, int64_t d_in, int64_t h_in, int64_t w_in,
                                 Py_ssize_t sz, Py_ssize_t sy, Py_ssize_t sx, float *dst,
                                 int64_t d_out, int64_t h_out, int64_t w_out, Py_ssize_t oz,
                                 Py_ssize_t oy, Py_ssize_t ox, const fl_volume_linear_axis *axes,
                                 float *plane, float *row, int64_t z_start, int64_t z_stop,
-                                const fl_volume_norm *norm)
+                                const fl_volume_norm *norm, int flags)
     int fl_volume_trilinear_f64(const double *src, int64_t d_in, int64_t h_in, int64_t w_in,
                                 Py_ssize_t sz, Py_ssize_t sy, Py_ssize_t sx, float *dst,
                                 int64_t d_out, int64_t h_out, int64_t w_out, Py_ssize_t oz,
                                 Py_ssize_t oy, Py_ssize_t ox, const fl_volume_linear_axis *axes,
                                 float *plane, float *row, int64_t z_start, int64_t z_stop,
-                                const fl_volume_norm *norm)
+                                const fl_volume_norm *norm, int flags)
+
+    int fl_volume_trilinear_path(int flags)
 
     int fl_volume_clip_normalize_u8(const uint8_t *src, float *dst, int64_t n,
-                                    const fl_volume_norm *norm)
+                                    const fl_volume_norm *norm, int flags)
     int fl_volume_clip_normalize_i8(const int8_t *src, float *dst, int64_t n,
-                                    const fl_volume_norm *norm)
+                                    const fl_volume_norm *norm, int flags)
     int fl_volume_clip_normalize_i16(const int16_t *src, float *dst, int64_t n,
-                                     const fl_volume_norm *norm)
+                                     const fl_volume_norm *norm, int flags)
     int fl_volume_clip_normalize_u16(const uint16_t *src, float *dst, int64_t n,
-                                     const fl_volume_norm *norm)
+                                     const fl_volume_norm *norm, int flags)
     int fl_volume_clip_normalize_i32(const int32_t *src, float *dst, int64_t n,
-                                     const fl_volume_norm *norm)
+                                     const fl_volume_norm *norm, int flags)
     int fl_volume_clip_normalize_f32(const float *src, float *dst, int64_t n,
-                                     const fl_volume_norm *norm)
+                                     const fl_volume_norm *norm, int flags)
     int fl_volume_clip_normalize_f64(const double *src, float *dst, int64_t n,
-                                     const fl_volume_norm *norm)
+                                     const fl_volume_norm *norm, int flags)

@@ -16,6 +16,7 @@ FORCE_SCALAR = FL_VOLUME_FORCE_SCALAR
 NO_AVX512 = FL_VOLUME_NO_AVX512
 PATHS = {FL_VOLUME_PATH_SCALAR: "scalar", FL_VOLUME_PATH_SSSE3: "ssse3",
          FL_VOLUME_PATH_AVX512VBMI: "avx512vbmi"}
+LINEAR_PATHS = {FL_VOLUME_PATH_SCALAR: "portable", FL_VOLUME_PATH_AVX2: "avx2"}
 
 # voxel widths of the nearest gather (any dtype of that size, passed as an unsigned view)
 ctypedef fused voxel_t:
@@ -39,6 +40,12 @@ def path(int flags=0):
     """Name of the path the 1-byte gather takes for contiguous rows: 'avx512vbmi', 'ssse3'
     or 'scalar'."""
     return PATHS[fl_volume_nearest_path(flags)]
+
+
+def trilinear_path(int flags=0):
+    """Name of the path the trilinear and clip + normalise kernels take: 'avx2' or
+    'portable' (the compiler's baseline vectorisation; forced by ``FORCE_SCALAR``)."""
+    return LINEAR_PATHS[fl_volume_trilinear_path(flags)]
 
 
 def nearest(const voxel_t[:, :, :] src, voxel_t[:, :, :] out, const int64_t[::1] zi,
@@ -109,7 +116,7 @@ cdef int _axis(fl_volume_linear_axis *a, tuple arrays, Py_ssize_t n) except -1:
 
 def trilinear(const real_t[:, :, :] src, float[:, :, :] out, tuple z, tuple y, tuple x,
               float[:, ::1] plane, float[::1] row, Py_ssize_t z_start, Py_ssize_t z_stop,
-              norm=None):
+              norm=None, int flags=0):
     """Trilinear resample of output planes ``z_start:z_stop`` into ``out`` (GIL released).
 
     ``src`` (D, H, W): uint8, int8, int16, uint16, int32, float32 or float64, any strides;
@@ -117,6 +124,7 @@ def trilinear(const real_t[:, :, :] src, float[:, :, :] out, tuple z, tuple y, t
     ``(i0, i1, w0, w1)`` as :func:`fastload.volume.resample.linear_indices` returns them.
     ``plane`` (H, W) and ``row`` (W,): float32 scratch, one pair per concurrent call.
     ``norm``: None or ``(lo, hi, mean, std)``, the clip + normalise fused into the output.
+    ``flags``: ``FORCE_SCALAR`` runs the portable path (see :func:`trilinear_path`).
     Raises ValueError on inconsistent arguments.
     """
     cdef fl_volume_linear_axis axes[3]
@@ -125,7 +133,8 @@ def trilinear(const real_t[:, :, :] src, float[:, :, :] out, tuple z, tuple y, t
     cdef int status
     if src.shape[0] == 0 or src.shape[1] == 0 or src.shape[2] == 0:
         raise ValueError("empty source")
-    if plane.shape[0] != src.shape[1] or plane.shape[1] != src.shape[2] or row.shape[0] != src.shape[2]:
+    if (plane.shape[0] != src.shape[1] or plane.shape[1] != src.shape[2]
+            or row.shape[0] != src.shape[2]):
         raise ValueError("scratch plane or row does not match the source shape")
     if out.shape[0] == 0 or out.shape[1] == 0 or out.shape[2] == 0:
         return
@@ -141,51 +150,52 @@ def trilinear(const real_t[:, :, :] src, float[:, :, :] out, tuple z, tuple y, t
                 &src[0, 0, 0], src.shape[0], src.shape[1], src.shape[2], src.strides[0],
                 src.strides[1], src.strides[2], &out[0, 0, 0], out.shape[0], out.shape[1],
                 out.shape[2], out.strides[0], out.strides[1], out.strides[2], axes,
-                &plane[0, 0], &row[0], z_start, z_stop, pn)
+                &plane[0, 0], &row[0], z_start, z_stop, pn, flags)
         elif real_t is int8_t:
             status = fl_volume_trilinear_i8(
                 &src[0, 0, 0], src.shape[0], src.shape[1], src.shape[2], src.strides[0],
                 src.strides[1], src.strides[2], &out[0, 0, 0], out.shape[0], out.shape[1],
                 out.shape[2], out.strides[0], out.strides[1], out.strides[2], axes,
-                &plane[0, 0], &row[0], z_start, z_stop, pn)
+                &plane[0, 0], &row[0], z_start, z_stop, pn, flags)
         elif real_t is int16_t:
             status = fl_volume_trilinear_i16(
                 &src[0, 0, 0], src.shape[0], src.shape[1], src.shape[2], src.strides[0],
                 src.strides[1], src.strides[2], &out[0, 0, 0], out.shape[0], out.shape[1],
                 out.shape[2], out.strides[0], out.strides[1], out.strides[2], axes,
-                &plane[0, 0], &row[0], z_start, z_stop, pn)
+                &plane[0, 0], &row[0], z_start, z_stop, pn, flags)
         elif real_t is uint16_t:
             status = fl_volume_trilinear_u16(
                 &src[0, 0, 0], src.shape[0], src.shape[1], src.shape[2], src.strides[0],
                 src.strides[1], src.strides[2], &out[0, 0, 0], out.shape[0], out.shape[1],
                 out.shape[2], out.strides[0], out.strides[1], out.strides[2], axes,
-                &plane[0, 0], &row[0], z_start, z_stop, pn)
+                &plane[0, 0], &row[0], z_start, z_stop, pn, flags)
         elif real_t is int32_t:
             status = fl_volume_trilinear_i32(
                 &src[0, 0, 0], src.shape[0], src.shape[1], src.shape[2], src.strides[0],
                 src.strides[1], src.strides[2], &out[0, 0, 0], out.shape[0], out.shape[1],
                 out.shape[2], out.strides[0], out.strides[1], out.strides[2], axes,
-                &plane[0, 0], &row[0], z_start, z_stop, pn)
+                &plane[0, 0], &row[0], z_start, z_stop, pn, flags)
         elif real_t is float:
             status = fl_volume_trilinear_f32(
                 &src[0, 0, 0], src.shape[0], src.shape[1], src.shape[2], src.strides[0],
                 src.strides[1], src.strides[2], &out[0, 0, 0], out.shape[0], out.shape[1],
                 out.shape[2], out.strides[0], out.strides[1], out.strides[2], axes,
-                &plane[0, 0], &row[0], z_start, z_stop, pn)
+                &plane[0, 0], &row[0], z_start, z_stop, pn, flags)
         else:
             status = fl_volume_trilinear_f64(
                 &src[0, 0, 0], src.shape[0], src.shape[1], src.shape[2], src.strides[0],
                 src.strides[1], src.strides[2], &out[0, 0, 0], out.shape[0], out.shape[1],
                 out.shape[2], out.strides[0], out.strides[1], out.strides[2], axes,
-                &plane[0, 0], &row[0], z_start, z_stop, pn)
+                &plane[0, 0], &row[0], z_start, z_stop, pn, flags)
     check_status(status)
 
 
 def clip_normalize(const real_t[::1] src, float[::1] out, float lo, float hi, float mean,
-                   float std):
+                   float std, int flags=0):
     """``out = (clip(float32(src), lo, hi) - mean) / std`` in float32, one pass (GIL released).
 
     ``src`` and ``out``: contiguous, same length (``out`` may be ``src`` when float32).
+    ``flags``: as for :func:`trilinear`.
     """
     cdef fl_volume_norm nv
     cdef int status
@@ -197,17 +207,17 @@ def clip_normalize(const real_t[::1] src, float[::1] out, float lo, float hi, fl
     nv.lo, nv.hi, nv.mean, nv.std = lo, hi, mean, std
     with nogil:
         if real_t is uint8_t:
-            status = fl_volume_clip_normalize_u8(&src[0], &out[0], n, &nv)
+            status = fl_volume_clip_normalize_u8(&src[0], &out[0], n, &nv, flags)
         elif real_t is int8_t:
-            status = fl_volume_clip_normalize_i8(&src[0], &out[0], n, &nv)
+            status = fl_volume_clip_normalize_i8(&src[0], &out[0], n, &nv, flags)
         elif real_t is int16_t:
-            status = fl_volume_clip_normalize_i16(&src[0], &out[0], n, &nv)
+            status = fl_volume_clip_normalize_i16(&src[0], &out[0], n, &nv, flags)
         elif real_t is uint16_t:
-            status = fl_volume_clip_normalize_u16(&src[0], &out[0], n, &nv)
+            status = fl_volume_clip_normalize_u16(&src[0], &out[0], n, &nv, flags)
         elif real_t is int32_t:
-            status = fl_volume_clip_normalize_i32(&src[0], &out[0], n, &nv)
+            status = fl_volume_clip_normalize_i32(&src[0], &out[0], n, &nv, flags)
         elif real_t is float:
-            status = fl_volume_clip_normalize_f32(&src[0], &out[0], n, &nv)
+            status = fl_volume_clip_normalize_f32(&src[0], &out[0], n, &nv, flags)
         else:
-            status = fl_volume_clip_normalize_f64(&src[0], &out[0], n, &nv)
+            status = fl_volume_clip_normalize_f64(&src[0], &out[0], n, &nv, flags)
     check_status(status)

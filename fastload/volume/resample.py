@@ -27,6 +27,8 @@ from fastload.volume._pool import OutputPool
 #: flags passed to the 1-byte nearest kernel (tests set ``_resample_cy.FORCE_SCALAR`` /
 #: ``NO_AVX512``)
 _nearest_flags = 0
+#: flags passed to the trilinear kernel (tests set ``_resample_cy.FORCE_SCALAR``)
+_linear_flags = 0
 
 __all__ = [
     "DEFAULT_MAX_VOXELS",
@@ -270,10 +272,11 @@ def resample_to_spacing(
     h_in, w_in = spatial[1], spatial[2]
     planes = np.empty((n_threads, h_in, w_in), np.float32)
     rows = np.empty((n_threads, w_in), np.float32)
+    flags = _linear_flags
     for s, d in zip(src3, dst3, strict=False):
         _split_planes(
             lambda c, z0, z1, s=s, d=d: _resample_cy.trilinear(
-                s, d, z, y, x, planes[c], rows[c], z0, z1, norm
+                s, d, z, y, x, planes[c], rows[c], z0, z1, norm, flags
             ),
             new[0],
             n_threads,

@@ -17,6 +17,7 @@ NAMES = (
     "JPEG Huffman decoding",
     "image resize",
     "volume nearest resample",
+    "volume trilinear resample",
     "FLAC decode",
     "numba JIT cache",
     "per-sample seeding",
@@ -56,6 +57,7 @@ def test_doctor_prints_backends_versions_and_simd(capsys):
 
     assert f"{_resize_cy.simd()} path" in out
     assert f"{_resample_cy.path()} path" in out
+    assert f"{_resample_cy.trilinear_path()} path" in out
 
 
 def test_doctor_json_and_strict(capsys):

@@ -1,9 +1,11 @@
 """The C trilinear kernel (csrc/volume/trilinear.c) and the C clip + normalise.
 
-Compared bit for bit with a numpy twin written here that does the kernel's float32
-operations in the kernel's order (blend two source planes, then two rows, then two taps
-along x; each product and sum rounded to float32). The looser comparison with the
-reference twin and torch is in test_resample.py and tests/equivalence.
+Each kernel test runs the AVX2 path (where the CPU has it) and the portable path, forced
+through ``resample._linear_flags``, compared bit for bit with a numpy twin written here
+that does the kernel's float32 operations in the kernel's order (blend two source planes,
+then two rows, then two taps along x; each product and sum rounded to float32). The
+looser comparisons with the reference twin and torch are in test_resample.py and
+tests/equivalence.
 """
 
 import threading
@@ -12,8 +14,28 @@ import numpy as np
 import pytest
 
 from fastload.testing.reference import volume as ref
-from fastload.volume import _resample_cy, clip_normalize, resample_to_spacing, resampled_shape
+from fastload.volume import (
+    _resample_cy,
+    clip_normalize,
+    resample,
+    resample_to_spacing,
+    resampled_shape,
+)
 from fastload.volume.resample import linear_indices
+
+FLAGS = {"auto": 0, "portable": _resample_cy.FORCE_SCALAR}
+
+
+@pytest.fixture(params=list(FLAGS))
+def path(request, monkeypatch):
+    monkeypatch.setattr(resample, "_linear_flags", FLAGS[request.param])
+    return request.param
+
+
+def test_path_names():
+    assert _resample_cy.trilinear_path(0) in ("avx2", "portable")
+    assert _resample_cy.trilinear_path(_resample_cy.FORCE_SCALAR) == "portable"
+
 
 DTYPES = [np.uint8, np.int8, np.int16, np.uint16, np.int32, np.float32, np.float64]
 SPACING, TARGET = (3.0, 0.8, 0.7), (1.6, 1.2, 1.2)  # z up, y/x down
@@ -44,22 +66,22 @@ def blend_twin(a, new, norm=None):
     return out
 
 
-def resample(a, **kw):
+def run(a, **kw):
     return resample_to_spacing(a, SPACING, TARGET, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(7, 30, 41), (1, 5, 9), (9, 3, 2)])
 @pytest.mark.parametrize("norm", [None, (-79.0, 304.0, 101.0, 76.9)])
-def test_every_dtype_bit_identical_to_twin(dtype, shape, norm):
+def test_every_dtype_bit_identical_to_twin(path, dtype, shape, norm):
     a = rand(shape, dtype)
     kw = {} if norm is None else {"clip": norm[:2], "normalize": norm[2:]}
-    got = resample(a, **kw)
+    got = run(a, **kw)
     new = resampled_shape(shape, SPACING, TARGET)
     assert got.dtype == np.float32 and got.shape == new
     np.testing.assert_array_equal(got, blend_twin(a, new, norm))
     # the loose reference (float64 blend) agrees too
-    assert np.abs(resample(a) - ref.trilinear_align_corners(a, new)).max() <= 1e-6 * max(
+    assert np.abs(run(a) - ref.trilinear_align_corners(a, new)).max() <= 1e-6 * max(
         1.0, float(np.abs(a).max())
     )
 
@@ -74,22 +96,22 @@ def test_every_dtype_bit_identical_to_twin(dtype, shape, norm):
         lambda b: b[1:-1, 2:-3, 5:],
     ],
 )
-def test_strided_src_and_out(dtype, view):
+def test_strided_src_and_out(path, dtype, view):
     a = view(rand((10, 24, 40), dtype))
     new = resampled_shape(a.shape, SPACING, TARGET)
     want = blend_twin(np.ascontiguousarray(a), new)
-    np.testing.assert_array_equal(resample(a), want)
+    np.testing.assert_array_equal(run(a), want)
     padded = np.full((new[0] + 2, new[1] + 4, new[2] + 6), -7.0, np.float32)
     interior = padded[1:-1, 2:-2, 3:-3]
-    assert resample(a, out=interior) is interior
+    assert run(a, out=interior) is interior
     np.testing.assert_array_equal(interior, want)
     interior[...] = -7.0
     assert (padded == -7.0).all()  # nothing outside the interior was written
     flipped = np.zeros(new, np.float32)[::-1, ::-1, ::-1]
-    resample(a, out=flipped, threads=2)
+    run(a, out=flipped, threads=2)
     np.testing.assert_array_equal(flipped, want)
     wide = np.zeros(new + (2,), np.float32)  # x stride of 8 bytes: the strided output loop
-    resample(a, out=wide[..., 1], clip=(-50, 50))
+    run(a, out=wide[..., 1], clip=(-50, 50))
     np.testing.assert_array_equal(wide[..., 1], np.clip(want, -50, 50))
     assert not wide[..., 0].any()
 
@@ -102,23 +124,23 @@ def test_unaligned_src_and_out():
     assert not src.flags.aligned
     new = resampled_shape(a.shape, SPACING, TARGET)
     want = blend_twin(a, new)
-    np.testing.assert_array_equal(resample(src), want)
+    np.testing.assert_array_equal(run(src), want)
     raw_out = np.zeros(4 * int(np.prod(new)) + 1, np.uint8)
     out = raw_out[1:].view(np.float32).reshape(new)
     assert not out.flags.aligned
-    resample(a, out=out)
+    run(a, out=out)
     np.testing.assert_array_equal(out, want)
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.float64])
 @pytest.mark.parametrize("threads", [2, 3, 5, 64])
-def test_threads_equal_one_thread(dtype, threads):
+def test_threads_equal_one_thread(path, dtype, threads):
     a = rand((2, 11, 30, 40), dtype)
     kw = {"clip": (-100, 200), "normalize": (10.0, 50.0)}
-    np.testing.assert_array_equal(resample(a, threads=threads, **kw), resample(a, **kw))
+    np.testing.assert_array_equal(run(a, threads=threads, **kw), run(a, **kw))
 
 
-def test_nan_and_inf_pass_like_the_twin():
+def test_nan_and_inf_pass_like_the_twin(path):
     a = rand((5, 12, 14), np.float32)
     a[2, 3, 4], a[1, 0, 0], a[4, 11, 13] = np.nan, np.inf, -np.inf
     new = resampled_shape(a.shape, SPACING, TARGET)
@@ -127,16 +149,16 @@ def test_nan_and_inf_pass_like_the_twin():
         with np.errstate(invalid="ignore"):  # 0 * inf in the twin, as in the kernel
             want = blend_twin(a, new, norm)
         assert np.isnan(want).any()  # the NaN reaches the output (and the clip keeps it)
-        np.testing.assert_array_equal(resample(a, **kw), want)
+        np.testing.assert_array_equal(run(a, **kw), want)
 
 
 def test_concurrent_calls_identical():
     a = rand((12, 40, 60), np.int16)
-    want = resample(a)
+    want = run(a)
     results = [None] * 6
 
     def work(i):
-        results[i] = resample(a, threads=1 + i % 2)
+        results[i] = run(a, threads=1 + i % 2)
 
     ts = [threading.Thread(target=work, args=(i,)) for i in range(len(results))]
     for t in ts:
@@ -200,6 +222,19 @@ def test_clip_normalize_every_dtype(dtype):
     assert clip_normalize(a, out=out) is out
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(clip_normalize(a[:, ::2]), ref.clip_normalize(a[:, ::2]))
+
+
+@pytest.mark.parametrize("flags", list(FLAGS.values()))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clip_normalize_kernel_paths(flags, dtype):
+    a = rand(1000 + 7, dtype)  # not a multiple of any vector width
+    a[:2] = [0, 1]
+    if np.dtype(dtype).kind == "f":
+        a[2:5] = [np.nan, np.inf, -np.inf]
+    out = np.empty(a.shape, np.float32)
+    _resample_cy.clip_normalize(a, out, -79.0, 304.0, 101.0, 76.9, flags)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(out, ref.clip_normalize(a))
 
 
 def test_clip_normalize_in_place_and_bad_arguments():

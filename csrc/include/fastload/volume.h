@@ -24,14 +24,15 @@ extern "C" {
  * FL_ERR_NOMEM (allocation of the per-call shuffle plan failed); the message is in
  * fl_last_error (fastload/status.h) */
 
-/* flags of fl_volume_nearest_u8 */
-#define FL_VOLUME_FORCE_SCALAR 1 /* portable scalar path only (tests) */
+/* flags of fl_volume_nearest_u8, fl_volume_trilinear_* and fl_volume_clip_normalize_* */
+#define FL_VOLUME_FORCE_SCALAR 1 /* portable path only, no runtime-dispatched SIMD (tests) */
 #define FL_VOLUME_NO_AVX512 2    /* skip the AVX-512 VBMI path (tests: exercise SSSE3) */
 
-/* paths reported by fl_volume_nearest_path */
-#define FL_VOLUME_PATH_SCALAR 0
+/* paths reported by fl_volume_nearest_path and fl_volume_trilinear_path */
+#define FL_VOLUME_PATH_SCALAR 0 /* portable C (the compiler's baseline vectorisation) */
 #define FL_VOLUME_PATH_SSSE3 1
 #define FL_VOLUME_PATH_AVX512VBMI 2
+#define FL_VOLUME_PATH_AVX2 3
 
 /* Nearest gather of output planes [z_start, z_stop):
  *   dst[z, y, x] = src[zi[z], yi[y], xi[x]]
@@ -81,7 +82,9 @@ typedef struct {
  *   checked to be in range, z only over [z_start, z_stop));
  *   plane: float32 scratch of h_in * w_in, row: float32 scratch of w_in (one pair per
  *   concurrent caller);
- *   norm: NULL, or the clip + normalise fused into the output pass.
+ *   norm: NULL, or the clip + normalise fused into the output pass;
+ *   flags: FL_VOLUME_FORCE_SCALAR or 0 (the AVX2 path where the CPU has it; both paths
+ *   give bit-identical output).
  * Per output plane: blend two source planes into `plane`, then per output row blend two
  * rows of `plane` into `row` and gather two taps along x. Returns FL_OK or FL_ERR_ARG. */
 #define FL_VOLUME_TRILINEAR(SUF, T)                                                         \
@@ -91,10 +94,10 @@ typedef struct {
                                   ptrdiff_t oz, ptrdiff_t oy, ptrdiff_t ox,                \
                                   const fl_volume_linear_axis *axes, float *plane,         \
                                   float *row, int64_t z_start, int64_t z_stop,             \
-                                  const fl_volume_norm *norm);                             \
+                                  const fl_volume_norm *norm, int flags);                  \
     /* dst[i] = norm(float32(src[i])) for i < n (contiguous; dst may alias a float32 src) */ \
     int fl_volume_clip_normalize_##SUF(const T *src, float *dst, int64_t n,                \
-                                       const fl_volume_norm *norm);
+                                       const fl_volume_norm *norm, int flags);
 FL_VOLUME_TRILINEAR(u8, uint8_t)
 FL_VOLUME_TRILINEAR(i8, int8_t)
 FL_VOLUME_TRILINEAR(i16, int16_t)
@@ -103,6 +106,10 @@ FL_VOLUME_TRILINEAR(i32, int32_t)
 FL_VOLUME_TRILINEAR(f32, float)
 FL_VOLUME_TRILINEAR(f64, double)
 #undef FL_VOLUME_TRILINEAR
+
+/* The path fl_volume_trilinear_* and fl_volume_clip_normalize_* take with these flags:
+ * FL_VOLUME_PATH_AVX2 or FL_VOLUME_PATH_SCALAR. */
+int fl_volume_trilinear_path(int flags);
 
 /* The path fl_volume_nearest_u8 takes for contiguous rows with these flags (FL_VOLUME_PATH_*). */
 int fl_volume_nearest_path(int flags);
