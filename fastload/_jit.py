@@ -1,15 +1,15 @@
 """The one place numba decorators are configured.
 
-Per-sample kernels run inside loader threads: ``nogil=True``, no ``parallel``.
-Whole-volume kernels that are not run inside loader threads may use ``parallel=True``
-through :func:`parallel_kernel`. ``cache=True`` keys on bytecode, not on decorator flags,
-so a serial and a parallel variant must be two separate Python functions.
+Per-sample kernels run inside loader threads: ``nogil=True``, no ``parallel`` (the
+whole-volume kernels that used ``parallel=True`` are C now and split their work over plain
+threads). ``cache=True`` keys on bytecode, not on decorator flags, so variants that differ
+only in flags must be separate Python functions.
 """
 
 import numba
 from numba.core import registry, types
 
-__all__ = ["kernel", "parallel_kernel"]
+__all__ = ["kernel"]
 
 _COMMON = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
 
@@ -39,8 +39,3 @@ def kernel(fn=None, **overrides):
     if fn is None:
         return lambda f: _njit(f, options)
     return _njit(fn, options)
-
-
-def parallel_kernel(fn=None, **overrides):
-    """``@parallel_kernel``: like :func:`kernel` with ``parallel=True`` (use numba.prange)."""
-    return kernel(fn, parallel=True, **overrides)
