@@ -243,6 +243,7 @@ EXTENSIONS = [
         ],
         needs=["jpeg"],
     ),
+    kernel("fastload.audio._flac_cy", ["fastload/audio/_flac_cy.pyx", "csrc/audio/flac.c"]),
     kernel(
         "fastload.volume._resample_cy",
         ["fastload/volume/_resample_cy.pyx", "csrc/volume/nearest.c", "csrc/volume/trilinear.c"],

@@ -182,15 +182,24 @@ def _trilinear():
 
 
 def _flac():
-    import numba
     import soundfile
 
+    flac = _optional("fastload.audio._flac_cy")
+    if flac is None:
+        return Backend(
+            "FLAC decode",
+            "none: the C FLAC decoder was not built (FLAC files cannot be decoded)",
+            fast=False,
+            fix="rebuild fastload with a C compiler (python setup.py build_ext --inplace)",
+        )
+    path = flac.path()
     return Backend(
         "FLAC decode",
-        "fastload's numba decoder for every FLAC stream (CRC- and MD5-checked); libsndfile "
-        "for WAV/AIFF/OGG",
+        f"fastload's C decoder (csrc/audio/flac.c, {path} path) for every FLAC stream "
+        "(CRC- and MD5-checked); libsndfile for WAV/AIFF/OGG",
+        fast=path != "portable",
+        fix="" if path != "portable" else "an x86-64 CPU with AVX2 + BMI2 runs the faster path",
         versions={
-            "numba": numba.__version__,
             "libsndfile": soundfile.__libsndfile_version__,
             "soundfile": soundfile.__version__,
         },

@@ -64,7 +64,7 @@ def warmup():
 
     from fastload.audio.codec import decode
 
-    for channels in (1, 2):  # the numba FLAC kernel (one signature: input is made read-only)
+    for channels in (1, 2):  # the FLAC decoder is C: nothing to compile, soundfile is warmed
         f = io.BytesIO()
         soundfile.write(f, np.stack([x] * channels, 1), 16000, format="FLAC", subtype="PCM_16")
         decode(f.getvalue())

@@ -6,11 +6,12 @@ without copying the encoded buffer as a whole. The header is read first and the 
 length is checked against ``max_samples`` before any sample is decoded.
 
 FLAC (a ``fLaC`` stream, one behind an ID3v2 tag, or a bare stream that starts at a frame
-header) is decoded by fastload's own numba frame decoder (``_flac_nb.py``, about 1.4x
-libsndfile through soundfile on 16 kHz speech): every bit depth the format allows (4 to
-32 bits, 33-bit side channels), 1 to 8 channels, fixed and variable block sizes, every
-sample rate (STREAMINFO's 1 Hz to 1,048,575 Hz and the rates coded in frame headers), a
-STREAMINFO with the total length unknown (0). Every frame header's CRC-8 and every
+header) is decoded by fastload's own C frame decoder (csrc/audio/flac.c through
+``_flac_cy.pyx``, GIL released; about 2x libsndfile through soundfile on 16 kHz speech
+with the MD5 check off): every bit depth the format allows (4 to 32 bits, 33-bit side
+channels), 1 to 8 channels, fixed and variable block sizes, every sample rate
+(STREAMINFO's 1 Hz to 1,048,575 Hz and the rates coded in frame headers), a STREAMINFO
+with the total length unknown (0). Every frame header's CRC-8 and every
 frame's CRC-16 is checked, and by default the decoded samples are checked against the
 stream's MD5 signature (``verify_md5=``), so a decode is bit-exact to libFLAC's or raises.
 Streams that libFLAC's ``flac`` tool also refuses (a sample rate, channel count or bit
@@ -32,8 +33,7 @@ import threading
 import numpy as np
 import soundfile
 
-from fastload.audio import _flac_nb as _nb
-from fastload.audio._flac_nb import CRC8_TABLE, CRC16_TABLE, flac_decode_kernel
+from fastload.audio import _flac_cy as _fc
 from fastload.errors import DecodeError, LimitError
 
 __all__ = ["DEFAULT_MAX_SAMPLES", "AudioInfo", "decode", "info"]
@@ -301,36 +301,36 @@ def _flac_metadata(view, start, name):
 
 
 _HEADER_WORDS = {
-    _nb.H_RESERVED_BIT: "a reserved bit is set (expected 0)",
-    _nb.H_NUMBER: "the coded frame/sample number is not valid UTF-8-style coding",
-    _nb.H_BLOCKSIZE_CODE: "block size code 0 is reserved",
-    _nb.H_RATE_CODE: "sample rate code 15 is invalid",
-    _nb.H_CHANNEL_CODE: "the channel assignment code is reserved (expected 0 to 10)",
-    _nb.H_BPS_CODE: "bit depth code 3 is reserved",
-    _nb.H_NO_RATE: ("the stream has no STREAMINFO and this header does not code its sample rate"),
-    _nb.H_NO_BPS: "the stream has no STREAMINFO and this header does not code its bit depth",
+    _fc.H_RESERVED_BIT: "a reserved bit is set (expected 0)",
+    _fc.H_NUMBER: "the coded frame/sample number is not valid UTF-8-style coding",
+    _fc.H_BLOCKSIZE_CODE: "block size code 0 is reserved",
+    _fc.H_RATE_CODE: "sample rate code 15 is invalid",
+    _fc.H_CHANNEL_CODE: "the channel assignment code is reserved (expected 0 to 10)",
+    _fc.H_BPS_CODE: "bit depth code 3 is reserved",
+    _fc.H_NO_RATE: ("the stream has no STREAMINFO and this header does not code its sample rate"),
+    _fc.H_NO_BPS: "the stream has no STREAMINFO and this header does not code its bit depth",
 }
 
 _SUBFRAME_WORDS = {
-    _nb.S_PAD_BIT: "its zero padding bit is 1",
-    _nb.S_TYPE: "its subframe type code is reserved",
-    _nb.S_WASTED: "it states more wasted bits than the bit depth",
-    _nb.S_CODING: "its residual coding method is reserved",
-    _nb.S_PARTITION: "its Rice partition order does not fit the block size and predictor",
-    _nb.S_ORDER: "its predictor order is larger than the block size",
-    _nb.S_PRECISION: "its LPC coefficient precision code 15 is invalid",
-    _nb.S_SHIFT: "its LPC shift is negative",
-    _nb.S_RICE: "a Rice code is absurdly long",
+    _fc.S_PAD_BIT: "its zero padding bit is 1",
+    _fc.S_TYPE: "its subframe type code is reserved",
+    _fc.S_WASTED: "it states more wasted bits than the bit depth",
+    _fc.S_CODING: "its residual coding method is reserved",
+    _fc.S_PARTITION: "its Rice partition order does not fit the block size and predictor",
+    _fc.S_ORDER: "its predictor order is larger than the block size",
+    _fc.S_PRECISION: "its LPC coefficient precision code 15 is invalid",
+    _fc.S_SHIFT: "its LPC shift is negative",
+    _fc.S_RICE: "a Rice code is absurdly long",
 }
 
 
 def _flac_error(name, code, res, n_bytes, stream):
-    """A DecodeError in words for a flac_decode_kernel error code."""
-    pos, done, frame = int(res[_nb.R_POS]), int(res[_nb.R_DONE]), int(res[_nb.R_FRAME])
-    detail = int(res[_nb.R_DETAIL])
-    expected, found = int(res[_nb.R_EXPECTED]), int(res[_nb.R_FOUND])
+    """A DecodeError in words for an error code of ``_flac_cy.flac_decode``."""
+    pos, done, frame = int(res[_fc.R_POS]), int(res[_fc.R_DONE]), int(res[_fc.R_FRAME])
+    detail = int(res[_fc.R_DETAIL])
+    expected, found = int(res[_fc.R_EXPECTED]), int(res[_fc.R_FOUND])
     where = f"{name}: FLAC frame {frame} at byte {pos}"
-    if code == _nb.E_TRUNCATED:
+    if code == _fc.E_TRUNCATED:
         want = f"{stream.total} samples per channel" if stream.total else "more frames"
         if pos >= n_bytes:
             return DecodeError(
@@ -341,61 +341,61 @@ def _flac_error(name, code, res, n_bytes, stream):
             f"{where}: the data ends inside the frame ({n_bytes} bytes in all); expected "
             f"{want}, decoded {done} (truncated or corrupt file)"
         )
-    if code == _nb.E_SYNC:
+    if code == _fc.E_SYNC:
         return DecodeError(
             f"{where}: expected a frame sync code (0xFFF8 or 0xFFF9), found "
             f"0x{found:04X} (corrupt data, or junk after {done} samples per channel)"
         )
-    if code == _nb.E_HEADER:
+    if code == _fc.E_HEADER:
         return DecodeError(f"{where}: invalid frame header: {_HEADER_WORDS[detail]}")
-    if code == _nb.E_HEADER_CRC:
+    if code == _fc.E_HEADER_CRC:
         return DecodeError(
             f"{where}: frame header CRC-8 mismatch: stored 0x{expected:02X}, computed "
             f"0x{found:02X} (corrupt data)"
         )
-    if code == _nb.E_BLOCKSIZE:
+    if code == _fc.E_BLOCKSIZE:
         return DecodeError(
             f"{where}: block size {found} samples, expected at most 65535 (the format's "
             f"maximum; libFLAC-only streams)"
         )
-    if code == _nb.E_RATE:
+    if code == _fc.E_RATE:
         return DecodeError(
             f"{where}: frame header codes a sample rate of {found} Hz, expected "
             f"{expected} Hz as in STREAMINFO (a rate that changes mid-stream: fastload "
             f"returns one rate per file, and libFLAC's flac tool refuses such streams too)"
         )
-    if code == _nb.E_BPS:
+    if code == _fc.E_BPS:
         return DecodeError(
             f"{where}: frame header codes {found} bits per sample, expected {expected} as "
             f"in STREAMINFO (a wrong STREAMINFO, or a bit depth that changes mid-stream; "
             f"libFLAC's flac tool refuses such streams too)"
         )
-    if code == _nb.E_CHANNELS:
+    if code == _fc.E_CHANNELS:
         return DecodeError(
             f"{where}: frame header codes {found} channels, expected {expected} as in "
             f"STREAMINFO (a wrong STREAMINFO, or a channel count that changes mid-stream; "
             f"libFLAC's flac tool refuses such streams too)"
         )
-    if code == _nb.E_SUBFRAME:
+    if code == _fc.E_SUBFRAME:
         return DecodeError(
             f"{where}: subframe of channel {found} is corrupt: {_SUBFRAME_WORDS[detail]}"
         )
-    if code == _nb.E_PADDING:
+    if code == _fc.E_PADDING:
         return DecodeError(
             f"{where}: expected zero padding bits before the frame CRC-16, found non-zero "
             f"bits (corrupt data)"
         )
-    if code == _nb.E_FRAME_CRC:
+    if code == _fc.E_FRAME_CRC:
         return DecodeError(
             f"{where}: frame CRC-16 mismatch: stored 0x{expected:04X}, computed "
             f"0x{found:04X} (corrupt data)"
         )
-    if code == _nb.E_RANGE:
+    if code == _fc.E_RANGE:
         return DecodeError(
             f"{where}: decoded sample value {found} does not fit the stream's {expected}-bit "
             f"depth (corrupt frame)"
         )
-    if code == _nb.E_EXTRA:
+    if code == _fc.E_EXTRA:
         return DecodeError(
             f"{where}: the frames hold more than the {expected} samples per channel that "
             f"STREAMINFO states (a wrong STREAMINFO total, faulty file)"
@@ -407,14 +407,11 @@ _LOCAL = threading.local()
 
 
 def _flac_scratch(channels):
-    """Per-thread (channels, 65536) int64 subframe scratch and LPC coefficients."""
+    """Per-thread (channels, WORK_LEN) int64 subframe scratch."""
     work = getattr(_LOCAL, "flac_work", None)
-    if work is None or work[0].shape[0] < channels:
-        work = _LOCAL.flac_work = (
-            np.empty((max(channels, 2), 65536), np.int64),
-            np.empty(64, np.int64),
-        )
-    return work[0], work[1]
+    if work is None or work.shape[0] < channels:
+        work = _LOCAL.flac_work = np.empty((max(channels, 2), _fc.WORK_LEN), np.int64)
+    return work
 
 
 def _usable(buffer, size):
@@ -429,16 +426,6 @@ def _usable(buffer, size):
     )
 
 
-def _readonly_bytes(view):
-    """The encoded bytes as one numba type (a read-only uint8 array), so the kernel is
-    compiled once, not once for read-only and once for writable input."""
-    buf = np.frombuffer(view, dtype=np.uint8)
-    if buf.flags.writeable:
-        buf = buf.view()
-        buf.flags.writeable = False
-    return buf
-
-
 def _flac_decode(view, start, name, max_samples, buffer, verify_md5):
     """Decode a FLAC stream: (samples, rate), samples float32 (frames * channels,)."""
     stream = _flac_metadata(view, start, name) if start >= 0 else _FlacStream(0)
@@ -448,10 +435,9 @@ def _flac_decode(view, start, name, max_samples, buffer, verify_md5):
             f"{name}: FLAC STREAMINFO states {stream.total} frames x {ch} channels, above the "
             f"limit of {max_samples} samples (pass max_samples= to raise it)"
         )
-    buf = _readonly_bytes(view)
     si = np.array([ch, stream.bps, stream.rate, stream.total], np.int64)
-    res = np.zeros(_nb.RES_SIZE, np.int64)
-    res[_nb.R_POS] = stream.pos
+    res = np.zeros(_fc.RES_SIZE, np.int64)
+    res[_fc.R_POS] = stream.pos
     check = bool(verify_md5) and stream.md5 is not None
     width = (stream.bps + 7) // 8
     if stream.total:
@@ -460,10 +446,10 @@ def _flac_decode(view, start, name, max_samples, buffer, verify_md5):
         size = min(max_samples, max(1 << 16, 2 * len(view)))  # and grow by doubling
     out = buffer[:size] if _usable(buffer, size) else np.empty(size, np.float32)
     md5 = np.empty(size * width if check else 0, np.uint8)
-    work, coefs = _flac_scratch(max(ch, 8) if ch == 0 else ch)
+    work = _flac_scratch(ch or _fc.MAX_CHANNELS)
     while True:
-        code = flac_decode_kernel(buf, CRC8_TABLE, CRC16_TABLE, si, work, coefs, out, md5, res)
-        if code == 0:
+        code = _fc.flac_decode(view, si, work, out, md5, res)
+        if code == _fc.DONE:
             break
         if code < 0:
             raise _flac_error(name, code, res, len(view), stream)
@@ -473,7 +459,7 @@ def _flac_decode(view, start, name, max_samples, buffer, verify_md5):
                 f"{name}: FLAC stream holds more than {max_samples} samples (its STREAMINFO "
                 f"leaves the length unknown; pass max_samples= to raise the limit)"
             )
-        used = int(res[_nb.R_DONE]) * int(si[0])
+        used = int(res[_fc.R_DONE]) * int(si[0])
         size = min(max_samples, 2 * size)
         grown = np.empty(size, np.float32)
         grown[:used] = out[:used]
@@ -483,7 +469,7 @@ def _flac_decode(view, start, name, max_samples, buffer, verify_md5):
             grown[: used * width] = md5[: used * width]
             md5 = grown
     ch, rate = int(si[0]), int(si[2])
-    frames = int(res[_nb.R_DONE])
+    frames = int(res[_fc.R_DONE])
     if frames == 0:
         raise DecodeError(f"{name}: FLAC stream holds no audio frames (0 samples)")
     if check:

@@ -1,4 +1,4 @@
-"""Fuzz fastload's numba FLAC decoder (``fastload.audio.decode`` over ``audio/_flac_nb.py``)
+"""Fuzz fastload's C FLAC decoder (``fastload.audio.decode`` over ``csrc/audio/flac.c``)
 behind its CRC wall, with libsndfile as the oracle.
 
 Every frame of FLAC carries a CRC-8 (header) and a CRC-16 (frame): random mutations
@@ -10,8 +10,10 @@ and the final CRC-16 of the (mutated) one frame, so mutations reach the bit-leve
 Oracle (differential): ``decode`` (MD5 check off) either raises a DecodeError that names
 the sample or returns samples within full scale, and when libsndfile decodes the same
 bytes it gets the same samples (streams libFLAC rejects but fastload accepts are counted
-as "lenient", a strictness difference, not a finding); an out-of-bounds access in the
-kernel raises IndexError (``NUMBA_BOUNDSCHECK=1`` under ``run.py``).
+as "lenient", a strictness difference, not a finding). Memory errors and undefined
+behaviour in the decoder are findings under the sanitizers: ``.ci/sanitize`` runs this
+harness against its ASan + UBSan build, and ``.ci/fuzz-native`` against a clang build
+whose coverage libFuzzer sees (the decoder's branches, not just the outcomes).
 
 Input layout: the FLAC file.
 
