@@ -17,9 +17,9 @@ _COMMON = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": 
 class _KernelDispatcher(registry.CPUDispatcher):
     """A kernel called from another kernel with a constant argument (``_get(buf, bp, acc,
     nb, 15)``) is compiled for the argument's plain type, not once per constant
-    (``Literal[int](15)``): numba's default compiled the (since ported to C) FLAC bit
-    reader 10 times, a third of that decoder's cold compile. LLVM still inlines the callee and folds the
-    constant, so the machine code is the same."""
+    (``Literal[int](15)``): numba's default compiled the FLAC bit reader (since ported to
+    C) 10 times, a third of that decoder's cold compile. LLVM still inlines the callee and
+    folds the constant, so the machine code is the same."""
 
     def get_call_template(self, args, kws):
         args = tuple(types.unliteral(a) for a in args)

@@ -1,5 +1,5 @@
-"""fastload's FLAC decoder (csrc/audio/flac.c) vs libsndfile (soundfile), the peer it replaces, on the
-streams libsndfile writes (8, 16 and 24 bits, 1 to 8 channels).
+"""fastload's FLAC decoder (csrc/audio/flac.c) vs libsndfile (soundfile), the peer it
+replaces, on the streams libsndfile writes (8, 16 and 24 bits, 1 to 8 channels).
 
 Tolerance: none. Both give ``v / 2 ** (bps - 1)`` in float32 for every integer sample
 ``v``, so the arrays must be equal bit for bit (``assert_array_equal``).
