@@ -278,9 +278,20 @@ int fl_volume_nearest_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t
     return FL_OK;
 }
 
+/* one output row of w_out voxels of `size` bytes, x stride ox bytes, copied from another */
+static void copy_row_wide(char *dst, const char *src, ptrdiff_t ox, int64_t w_out, size_t size)
+{
+    if (ox == (ptrdiff_t)size) {
+        memcpy(dst, src, (size_t)w_out * size);
+    } else {
+        for (int64_t x = 0; x < w_out; x++) memcpy(dst + x * ox, src + x * ox, size);
+    }
+}
+
 /* Wider voxels (2, 4, 8 bytes: any dtype of that size, gathered as unsigned integers).
  * Four output rows share each load of xi; contiguous rows (sx == ox == itemsize) index
- * typed pointers, other strides go through byte offsets. */
+ * typed pointers, other strides go through byte offsets. A run of equal zi copies the
+ * previous output plane (upsampling along z). */
 #define FL_NEAREST_WIDE(SUF, T)                                                               \
     int fl_volume_nearest_##SUF(const T *src, int64_t d_in, int64_t h_in, int64_t w_in,     \
                                 ptrdiff_t sz, ptrdiff_t sy, ptrdiff_t sx, T *dst,            \
@@ -308,6 +319,11 @@ int fl_volume_nearest_u8(const uint8_t *src, int64_t d_in, int64_t h_in, int64_t
         for (int64_t z = z_start; z < z_stop; z++) {                                         \
             const char *sp = (const char *)src + zi[z] * sz;                                 \
             char *op = (char *)dst + z * oz;                                                 \
+            if (z > z_start && zi[z] == zi[z - 1]) {                                         \
+                for (int64_t y = 0; y < h_out; y++)                                          \
+                    copy_row_wide(op + y * oy, op - oz + y * oy, ox, w_out, sizeof(T));      \
+                continue;                                                                    \
+            }                                                                                \
             int64_t y = 0;                                                                   \
             for (; y + 4 <= h_out; y += 4) {                                                 \
                 const char *r0 = sp + yi[y] * sy, *r1 = sp + yi[y + 1] * sy;                 \
